@@ -1,0 +1,29 @@
+"""The domain model; importing this package registers every table on ``Base.metadata``."""
+from ..db import Base
+from .accounts import AuthSession, LoginFailure, Role, StudyMembership, User
+from .coding import Highlight, HighlightTag, Polarity, Tag, theme_passage
+from .insights import (
+    A11Driver,
+    Insight,
+    InsightDriver,
+    InsightStatus,
+    LearningAgendaQuestion,
+    insight_highlight,
+    insight_passage,
+    insight_question,
+    insight_theme,
+)
+from .ops import AuditEvent, IndexOutbox, Job, JobStatus, OutboxOp
+from .studies import Method, Passage, Source, SourceKind, Study
+from .themes import Theme, ThemeRun, ThemeRunStatus, ThemeStatus
+
+metadata = Base.metadata
+
+__all__ = [
+    "A11Driver", "AuditEvent", "AuthSession", "Base", "Highlight", "HighlightTag", "IndexOutbox",
+    "Insight", "InsightDriver", "InsightStatus", "Job", "JobStatus", "LearningAgendaQuestion",
+    "LoginFailure", "Method", "OutboxOp", "Passage", "Polarity", "Role", "Source", "SourceKind",
+    "Study", "StudyMembership", "Tag", "Theme", "ThemeRun", "ThemeRunStatus", "ThemeStatus", "User",
+    "insight_highlight", "insight_passage", "insight_question", "insight_theme", "metadata",
+    "theme_passage",
+]

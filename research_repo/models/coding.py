@@ -1,0 +1,83 @@
+"""The codebook (hierarchical tags per study) and highlights (tagged passage spans)."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import Base
+from ._types import UTCDateTime, text_enum, utcnow
+
+
+class Polarity(enum.Enum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+    __table_args__ = (
+        # Unique by full path ("Pay/Interim pay"), so siblings never share a name.
+        UniqueConstraint("study_id", "path"),
+        CheckConstraint("color IS NULL OR length(color) = 7", name="color_hex"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    path: Mapped[str] = mapped_column(String(1000))
+    description: Mapped[str] = mapped_column(Text, default="")
+    color: Mapped[str | None] = mapped_column(String(7))
+    # The A-11 Section 280 drivers: a locked system set, applied with polarity.
+    is_system: Mapped[bool] = mapped_column(default=False)
+
+    parent: Mapped["Tag | None"] = relationship(remote_side="Tag.id", back_populates="children")
+    children: Mapped[list["Tag"]] = relationship(back_populates="parent", passive_deletes=True)
+
+    def __repr__(self) -> str:
+        return f"<Tag {self.id} {self.path!r}>"
+
+
+class Highlight(Base):
+    __tablename__ = "highlight"
+    __table_args__ = (CheckConstraint("start_offset >= 0 AND end_offset > start_offset", name="span"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    passage_id: Mapped[int] = mapped_column(ForeignKey("passage.id", ondelete="CASCADE"), index=True)
+    # Offsets into the passage's de-identified text.
+    start_offset: Mapped[int] = mapped_column(Integer)
+    end_offset: Mapped[int] = mapped_column(Integer)
+    memo: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    tags: Mapped[list["HighlightTag"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+    def __repr__(self) -> str:
+        return f"<Highlight {self.id} passage={self.passage_id} [{self.start_offset}:{self.end_offset}]>"
+
+
+class HighlightTag(Base):
+    __tablename__ = "highlight_tag"
+
+    highlight_id: Mapped[int] = mapped_column(
+        ForeignKey("highlight.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True)
+    # Set only for A-11 driver tags.
+    polarity: Mapped[Polarity | None] = mapped_column(text_enum(Polarity, "highlight_polarity"))
+
+    tag: Mapped[Tag] = relationship()
+
+
+# Themes and insights link to passages through plain association tables.
+theme_passage = Table(
+    "theme_passage",
+    Base.metadata,
+    Column("theme_id", ForeignKey("theme.id", ondelete="CASCADE"), primary_key=True),
+    Column("passage_id", ForeignKey("passage.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("rank", Integer, nullable=True),
+)
