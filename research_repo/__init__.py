@@ -1,0 +1,33 @@
+"""research_repo: a qualitative research repository for federal CX teams."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .schema import PROJECT_ROOT
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: layered config, extensions, blueprints. Touches no database or file."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    from . import config
+
+    config.load(app, test_config)
+
+    from . import cli, errors, extensions, security, web_auth
+    from .views import admin, auth, studies
+
+    extensions.init_app(app)
+    security.init_app(app)
+    web_auth.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(studies.bp)
+    app.register_blueprint(admin.bp)
+    return app

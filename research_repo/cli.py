@@ -1,0 +1,218 @@
+"""The `research-repo` command: thin click wrappers over services."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
+
+from . import config, create_app, jobs, schema
+from .extensions import get_db
+from .models import Method, Role, User
+from .services import accounts, fixtures, studies
+from .services.errors import DomainError
+
+DEMO_MARKER = ".research-repo-demo"
+
+
+def _fail(exc: DomainError) -> click.ClickException:
+    return click.ClickException(exc.message)
+
+
+def _user(session, username: str) -> User:
+    user = session.query(User).filter_by(username=username.strip().lower()).one_or_none()
+    if user is None:
+        raise click.ClickException(f"No user named {username!r}; create one with `research-repo users create`.")
+    return user
+
+
+def _require_schema(app: Flask) -> None:
+    if schema.current_revision(get_db(app).engine) != schema.head_revision():
+        raise click.ClickException(
+            f"The database at {app.config['DATA_DIR']} is missing or out of date; run `research-repo init` first."
+        )
+
+
+def initialize(app: Flask, *, admin_username: str | None, admin_password: str | None, admin_name: str | None) -> list[str]:
+    """Create or upgrade the database, load reference data, create the first admin."""
+    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    db = get_db(app)
+    schema.upgrade(db.engine)
+    said = [f"Database ready at revision {schema.current_revision(db.engine)} ({app.config['DATA_DIR']})."]
+    with db.writing() as session:
+        added = fixtures.load_learning_agenda(session, None)
+        said.append(f"Learning-agenda questions added: {added}.")
+        if admin_username:
+            if not admin_password:
+                raise click.ClickException("Give the admin's password with --admin-password or RESEARCH_REPO_ADMIN_PASSWORD.")
+            exists = session.query(User).filter_by(username=admin_username.strip().lower()).one_or_none()
+            if exists is None:
+                try:
+                    accounts.create_user(
+                        session, None, username=admin_username, display_name=admin_name or admin_username,
+                        password=admin_password, role=Role.ADMIN,
+                    )
+                except DomainError as exc:
+                    raise _fail(exc) from exc
+                said.append(f"Administrator {admin_username!r} created.")
+            else:
+                said.append(f"User {admin_username!r} already exists; left as it is.")
+    return said
+
+
+def serve_app(app: Flask, host: str, port: int, threads: int) -> None:
+    import waitress
+
+    _require_schema(app)
+    worker = None
+    if app.config["EMBEDDED_WORKER"]:
+        worker = jobs.Worker(app)
+        worker.start_thread()
+    click.echo(f"Serving on http://{host}:{port} (data in {app.config['DATA_DIR']}); press Ctrl+C to stop.")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="research-repo")
+    finally:
+        if worker:
+            worker.stop()
+
+
+def _cli_create_app() -> Flask:
+    try:
+        return create_app()
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_cli_create_app, add_default_commands=False, load_dotenv=False)
+def main() -> None:
+    """research_repo: a qualitative research repository for federal CX teams."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command("init", with_appcontext=False)
+@click.option("--admin-username", envvar="RESEARCH_REPO_ADMIN_USERNAME", help="Create this administrator if missing.")
+@click.option("--admin-password", envvar="RESEARCH_REPO_ADMIN_PASSWORD", help="Password for the new administrator.")
+@click.option("--admin-name", envvar="RESEARCH_REPO_ADMIN_NAME", help="Display name for the new administrator.")
+@click.pass_context
+def init_command(ctx: click.Context, admin_username, admin_password, admin_name) -> None:
+    """Create or upgrade the database (and the secret key), and optionally the first admin."""
+    info = ctx.ensure_object(ScriptInfo)
+    if info.create_app is _cli_create_app and not os.environ.get("RESEARCH_REPO_SECRET_KEY"):
+        # Production refuses to start without a key, so init writes one before building the app.
+        if config.ensure_secret_key(config.default_data_dir()):
+            click.echo(f"Secret key written to {config.default_data_dir() / config.SECRET_KEY_FILE}.")
+    app = info.load_app()
+    for line in initialize(app, admin_username=admin_username, admin_password=admin_password, admin_name=admin_name):
+        click.echo(line)
+
+
+@main.command("demo", with_appcontext=False)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Fresh directory for the demo (default: demo/ inside the data directory). Emptied first.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--serve/--no-serve", default=True, help="Start the server after loading (default: yes).")
+def demo_command(data_dir: Path | None, host: str, port: int, serve: bool) -> None:
+    """Load the demo study into a fresh data directory and serve it."""
+    data_dir = (data_dir or config.default_data_dir() / "demo").resolve()
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not (data_dir / DEMO_MARKER).exists():
+            raise click.ClickException(f"{data_dir} holds data that is not a demo; give --data-dir an empty directory.")
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / DEMO_MARKER).write_text("Created by `research-repo demo`; emptied each time it runs.\n")
+    config.ensure_secret_key(data_dir)
+    app = create_app({"DATA_DIR": str(data_dir), "DATABASE_URL": None})
+    schema.upgrade(get_db(app).engine)
+    with get_db(app).writing() as session:
+        counts = fixtures.load_demo(session)
+    click.echo(
+        f"Demo loaded into {data_dir}: {counts['studies']} study, {counts['sources']} sources, "
+        f"{counts['passages']} passages."
+    )
+    click.echo("Sign in as admin / demo-admin-password (or researcher, analyst, viewer / demo-ROLE-password).")
+    if serve:
+        serve_app(app, host, port, threads=8)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(users_group)
+    app.cli.add_command(studies_group)
+    app.cli.add_command(serve_command)
+    app.cli.add_command(worker_command)
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage user accounts."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.RESEARCHER.value, show_default=True)
+@click.option("--display-name", help="Name shown in the app (default: the username).")
+@click.option("--password", envvar="RESEARCH_REPO_NEW_USER_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True, help="At least 12 characters; prompted for if not given.")
+@with_appcontext
+def users_create(username: str, role: str, display_name: str | None, password: str) -> None:
+    """Create a user account."""
+    with get_db().writing() as session:
+        try:
+            user = accounts.create_user(session, None, username=username, display_name=display_name or username,
+                                        password=password, role=Role(role))
+        except DomainError as exc:
+            raise _fail(exc) from exc
+        click.echo(f"Created {user.role.value} {user.username!r} (id {user.id}).")
+
+
+@click.group("studies")
+def studies_group() -> None:
+    """Manage studies."""
+
+
+@studies_group.command("create")
+@click.argument("name")
+@click.option("--service", required=True, help="For example 'Retirement Services'.")
+@click.option("--method", type=click.Choice([m.value for m in Method]), default=Method.INTERVIEWS.value, show_default=True)
+@click.option("--purpose", default="")
+@click.option("--omb-control-number", help="PRA clearance, e.g. 3206-0252.")
+@click.option("--by", "by_username", required=True, help="Username the study is created as (researcher or admin).")
+@with_appcontext
+def studies_create(name, service, method, purpose, omb_control_number, by_username) -> None:
+    """Create a study."""
+    with get_db().writing() as session:
+        actor = _user(session, by_username)
+        try:
+            study = studies.create_study(session, actor, studies.StudyInput(
+                name=name, service=service, method=Method(method), purpose=purpose,
+                omb_control_number=omb_control_number,
+            ))
+        except DomainError as exc:
+            raise _fail(exc) from exc
+        click.echo(f"Created study {study.name!r} (id {study.id}).")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the app with a production WSGI server (waitress)."""
+    serve_app(current_app._get_current_object(), host, port, threads)
+
+
+@click.command("worker")
+@click.option("--until-idle", is_flag=True, help="Stop when no job is waiting instead of polling forever.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
+@with_appcontext
+def worker_command(until_idle: bool, poll: float) -> None:
+    """Run background jobs (imports, reindexing, theme runs)."""
+    app = current_app._get_current_object()
+    _require_schema(app)
+    done = jobs.Worker(app, poll_seconds=poll).run(until_idle=until_idle)
+    click.echo(f"Jobs run: {done}.")

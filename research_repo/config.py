@@ -1,0 +1,145 @@
+"""Configuration in layers (defaults, instance file, RESEARCH_REPO_* environment, test
+overrides), validated once at start-up."""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "RESEARCH_REPO"
+ENVIRONMENTS = ("production", "development", "test")
+# A placeholder that production refuses; development and tests may run with it.
+DEFAULT_SECRET_KEY = "insecure-default-change-me"
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run; the message says which setting to fix."""
+
+
+DEFAULTS: dict[str, Any] = {
+    # production refuses the default secret key; development and test do not.
+    "ENVIRONMENT": "production",
+    "SECRET_KEY": None,
+    # One directory holds everything the app writes: database, index, secret key.
+    # None means Flask's instance folder.
+    "DATA_DIR": None,
+    # None means SQLite in DATA_DIR; postgresql+psycopg://... for scale-out.
+    "DATABASE_URL": None,
+    "SQLALCHEMY_ECHO": False,
+    # Serve over HTTPS: secure __Host- cookies and HSTS.
+    "HTTPS": False,
+    # Number of reverse proxies whose X-Forwarded-* headers are trusted.
+    "TRUSTED_PROXIES": 0,
+    "SESSION_HOURS": 8,
+    "LOGIN_MAX_FAILURES_PER_USER": 5,
+    "LOGIN_MAX_FAILURES_PER_CLIENT": 20,
+    "LOGIN_FAILURE_WINDOW_MINUTES": 15,
+    "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
+    # Run queued jobs in a thread of the serving process (the embedded default).
+    "EMBEDDED_WORKER": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+}
+
+_INT_KEYS = (
+    "SESSION_HOURS",
+    "LOGIN_MAX_FAILURES_PER_USER",
+    "LOGIN_MAX_FAILURES_PER_CLIENT",
+    "LOGIN_FAILURE_WINDOW_MINUTES",
+    "MAX_CONTENT_LENGTH",
+    "TRUSTED_PROXIES",
+)
+
+
+def load(app, test_config: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config`` layer by layer, then derive and validate."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    # Values are parsed as JSON where they can be (numbers, true/false), else kept as text.
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if test_config:
+        app.config.from_mapping(test_config)
+    _derive(app)
+    validate(app.config)
+
+
+def _derive(app) -> None:
+    cfg = app.config
+    data_dir = Path(cfg["DATA_DIR"] or app.instance_path).resolve()
+    cfg["DATA_DIR"] = str(data_dir)
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{data_dir / 'research_repo.sqlite3'}"
+    cfg.setdefault("INDEX_DIR", str(data_dir / "index"))
+    if not cfg["SECRET_KEY"]:
+        key_file = data_dir / SECRET_KEY_FILE
+        if key_file.is_file():
+            cfg["SECRET_KEY"] = key_file.read_text().strip()
+        elif cfg["ENVIRONMENT"] != "production":
+            cfg["SECRET_KEY"] = DEFAULT_SECRET_KEY
+    if cfg["ENVIRONMENT"] == "test":
+        cfg["TESTING"] = True
+    https = bool(cfg["HTTPS"])
+    cfg["SESSION_COOKIE_SECURE"] = https
+    # __Host- cookies are bound to this host and path and must be Secure.
+    cfg["SESSION_COOKIE_NAME"] = "__Host-research_repo" if https else "research_repo_session"
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["PREFERRED_URL_SCHEME"] = "https" if https else "http"
+    if isinstance(cfg["SESSION_HOURS"], int) and not isinstance(cfg["SESSION_HOURS"], bool):
+        # The cookie lasts as long as the server-side session it points to.
+        cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=cfg["SESSION_HOURS"])
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    problems: list[str] = []
+    env = cfg.get("ENVIRONMENT")
+    if env not in ENVIRONMENTS:
+        problems.append(f"{ENV_PREFIX}_ENVIRONMENT is {env!r}; use one of {', '.join(ENVIRONMENTS)}")
+    key = cfg.get("SECRET_KEY")
+    if env == "production" and (not key or key == DEFAULT_SECRET_KEY):
+        problems.append(
+            f"no secret key for production: set {ENV_PREFIX}_SECRET_KEY, or run "
+            f"`research-repo init`, which writes one to the data directory"
+        )
+    elif env == "production" and len(key) < 32:
+        problems.append(f"{ENV_PREFIX}_SECRET_KEY is too short for production (use at least 32 characters)")
+    url = str(cfg.get("DATABASE_URL") or "")
+    if not url.startswith(("sqlite:", "postgresql:", "postgresql+")):
+        problems.append(
+            f"{ENV_PREFIX}_DATABASE_URL {url.split('@')[-1]!r} is not supported; use sqlite:///PATH "
+            f"or postgresql+psycopg://USER@HOST/DB"
+        )
+    for key_name in _INT_KEYS:
+        value = cfg.get(key_name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.append(f"{ENV_PREFIX}_{key_name} must be a whole number >= 0, not {value!r}")
+    for key_name in ("SESSION_HOURS", "LOGIN_MAX_FAILURES_PER_USER", "LOGIN_FAILURE_WINDOW_MINUTES"):
+        if cfg.get(key_name) == 0:
+            problems.append(f"{ENV_PREFIX}_{key_name} must be at least 1")
+    if problems:
+        raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def ensure_secret_key(data_dir: str | os.PathLike) -> bool:
+    """Write a random secret key to the data directory unless one is there; True if written."""
+    path = Path(data_dir) / SECRET_KEY_FILE
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return True
+
+
+def default_data_dir() -> Path:
+    """The data directory when nothing else is configured: RESEARCH_REPO_DATA_DIR or Flask's
+    instance folder for this package (what ``create_app`` would use)."""
+    configured = os.environ.get(f"{ENV_PREFIX}_DATA_DIR")
+    if configured:
+        return Path(configured).resolve()
+    from flask import Flask
+
+    return Path(Flask("research_repo", instance_relative_config=True).instance_path)

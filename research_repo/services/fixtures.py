@@ -1,0 +1,137 @@
+"""Reference data (learning-agenda questions, A-11 drivers) and the demo study, from fixtures/."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import (
+    A11Driver,
+    IndexOutbox,
+    LearningAgendaQuestion,
+    Method,
+    OutboxOp,
+    Passage,
+    Role,
+    Source,
+    SourceKind,
+    User,
+)
+from ..schema import PROJECT_ROOT
+from . import accounts, audit, studies
+
+FIXTURES_DIR = PROJECT_ROOT / "fixtures"
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    driver: A11Driver
+    name: str
+    statement: str
+
+
+def a11_drivers(fixtures_dir: Path = FIXTURES_DIR) -> list[DriverInfo]:
+    data = json.loads((fixtures_dir / "reference" / "a11_drivers.json").read_text())
+    return [DriverInfo(A11Driver(d["code"]), d["name"], d["statement"]) for d in data["drivers"]]
+
+
+def load_learning_agenda(session: Session, actor: User | None, fixtures_dir: Path = FIXTURES_DIR) -> int:
+    """Insert or update the learning-agenda questions; returns how many were added."""
+    data = json.loads((fixtures_dir / "reference" / "learning_agenda.json").read_text())
+    added = 0
+    for item in data["questions"]:
+        question = session.scalar(
+            select(LearningAgendaQuestion).where(
+                LearningAgendaQuestion.agency == item["agency"], LearningAgendaQuestion.number == item["number"]
+            )
+        )
+        if question is None:
+            question = LearningAgendaQuestion(agency=item["agency"], number=item["number"])
+            session.add(question)
+            added += 1
+        question.text = item["text"]
+        question.strategic_goal = item.get("strategic_goal", "")
+    session.flush()
+    if added:
+        audit.record(session, actor, "reference.load_learning_agenda", added=added)
+    return added
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def load_demo(session: Session, fixtures_dir: Path = FIXTURES_DIR) -> dict[str, int]:
+    """Load the demo users, study and sources into an empty database.
+
+    The demo text is stored already de-identified (see fixtures/demo/study.json); every
+    passage gets an index-outbox row in the same transaction, like any other write.
+    """
+    data = json.loads((fixtures_dir / "demo" / "study.json").read_text())
+    users = {}
+    for item in data["users"]:
+        users[item["username"]] = accounts.create_user(
+            session, None, username=item["username"], display_name=item["display_name"],
+            password=item["password"], role=Role(item["role"]),
+        )
+    load_learning_agenda(session, users["admin"], fixtures_dir)
+    spec = data["study"]
+    study = studies.create_study(
+        session,
+        users["admin"],
+        studies.StudyInput(
+            name=spec["name"], method=Method(spec["method"]), service=spec["service"], purpose=spec["purpose"],
+            omb_control_number=spec["omb_control_number"], omb_expires_on=_date(spec["omb_expires_on"]),
+            retention_until=_date(spec["retention_until"]),
+        ),
+    )
+    for member in spec["members"]:
+        studies.set_member(session, users["admin"], study.id, member["username"], Role(member["role"]))
+    passages = 0
+    for item in data["sources"]:
+        canonical, spans = _canonical(item["passages"])
+        source = Source(
+            study_id=study.id,
+            kind=SourceKind(item["kind"]),
+            title=item["title"],
+            collected_on=_date(item["collected_on"]),
+            channel=item["channel"],
+            segment=item["segment"],
+            journey_stage=item["journey_stage"],
+            content_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+            created_by_id=users["researcher"].id,
+        )
+        session.add(source)
+        session.flush()
+        for position, (passage, (start, end)) in enumerate(zip(item["passages"], spans)):
+            row = Passage(
+                source_id=source.id, position=position, speaker_role=passage["speaker"],
+                text=passage["text"], start_offset=start, end_offset=end,
+            )
+            session.add(row)
+            session.flush()
+            session.add(IndexOutbox(passage_id=row.id, op=OutboxOp.UPSERT))
+            passages += 1
+        audit.record(
+            session, users["researcher"], "source.create", study_id=study.id, object_type="source",
+            object_id=source.id, passages=len(item["passages"]),
+        )
+    session.flush()
+    return {"users": len(users), "studies": 1, "sources": len(data["sources"]), "passages": passages}
+
+
+def _canonical(passages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """Join passages into the source's canonical text, one per paragraph, with offsets."""
+    parts, spans, offset = [], [], 0
+    for passage in passages:
+        prefix = f"{passage['speaker']}: " if passage["speaker"] else ""
+        start = offset + len(prefix)
+        parts.append(prefix + passage["text"])
+        spans.append((start, start + len(passage["text"])))
+        offset += len(prefix) + len(passage["text"]) + 2
+    return "\n\n".join(parts), spans

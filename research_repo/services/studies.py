@@ -1,0 +1,166 @@
+"""Studies and their membership."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import access
+from ..models import Method, Role, Source, Study, StudyMembership, User
+from . import audit
+from .errors import Conflict, NotFound, ValidationError
+
+# OMB control numbers are four digits, a hyphen, four digits (e.g. 3206-0252).
+OMB_CONTROL_NUMBER = re.compile(r"^\d{4}-\d{4}$")
+
+
+@dataclass
+class StudyInput:
+    name: str
+    method: Method
+    service: str
+    purpose: str = ""
+    omb_control_number: str | None = None
+    omb_expires_on: date | None = None
+    retention_until: date | None = None
+
+    def cleaned(self) -> "StudyInput":
+        name = (self.name or "").strip()
+        service = (self.service or "").strip()
+        number = (self.omb_control_number or "").strip() or None
+        if not name:
+            raise ValidationError("Give the study a name.", field="name")
+        if len(name) > 200:
+            raise ValidationError("A study name is at most 200 characters.", field="name")
+        if not service:
+            raise ValidationError("Say which service the study is about (e.g. Retirement Services).", field="service")
+        if number and not OMB_CONTROL_NUMBER.match(number):
+            raise ValidationError(
+                "An OMB control number looks like 3206-0252 (four digits, hyphen, four digits).",
+                field="omb_control_number",
+            )
+        if self.omb_expires_on and not number:
+            raise ValidationError(
+                "An OMB expiry date needs the OMB control number it belongs to.", field="omb_control_number"
+            )
+        return StudyInput(
+            name=name, method=self.method, service=service, purpose=(self.purpose or "").strip(),
+            omb_control_number=number, omb_expires_on=self.omb_expires_on, retention_until=self.retention_until,
+        )
+
+
+def _ensure_unique_name(session: Session, name: str, exclude_id: int | None = None) -> None:
+    query = select(Study.id).where(func.lower(Study.name) == name.lower())
+    if exclude_id is not None:
+        query = query.where(Study.id != exclude_id)
+    if session.scalar(query) is not None:
+        raise Conflict(f"A study named {name!r} already exists; choose another name.", field="name")
+
+
+def create_study(session: Session, actor: User, data: StudyInput) -> Study:
+    access.require_study_creator(actor)
+    data = data.cleaned()
+    _ensure_unique_name(session, data.name)
+    study = Study(created_by_id=actor.id, **{f.name: getattr(data, f.name) for f in fields(StudyInput)})
+    session.add(study)
+    session.flush()
+    if actor.role is not Role.ADMIN:
+        # The creator runs the study; admins already see everything.
+        session.add(StudyMembership(study_id=study.id, user_id=actor.id, role=Role.RESEARCHER))
+    audit.record(session, actor, "study.create", study_id=study.id, object_type="study", object_id=study.id)
+    session.flush()
+    return study
+
+
+def update_study(session: Session, actor: User, study_id: int, data: StudyInput) -> Study:
+    study = access.get_study(session, actor, study_id, access.Action.EDIT)
+    data = data.cleaned()
+    _ensure_unique_name(session, data.name, exclude_id=study.id)
+    changed = [f.name for f in fields(StudyInput) if getattr(study, f.name) != getattr(data, f.name)]
+    for name in changed:
+        setattr(study, name, getattr(data, name))
+    if changed:
+        audit.record(
+            session, actor, "study.update", study_id=study.id, object_type="study", object_id=study.id, fields=changed
+        )
+    session.flush()
+    return study
+
+
+def set_member(session: Session, actor: User, study_id: int, username: str, role: Role) -> StudyMembership:
+    study = access.get_study(session, actor, study_id, access.Action.EDIT)
+    if role not in Role.study_roles():
+        raise ValidationError("A study member is a researcher, an analyst or a viewer.", field="role")
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise ValidationError(f"No user named {username.strip()!r}; an administrator can create the account.", field="username")
+    membership = session.get(StudyMembership, (study.id, user.id))
+    action = "study.member_update"
+    if membership is None:
+        membership = StudyMembership(study_id=study.id, user_id=user.id, role=role)
+        session.add(membership)
+        action = "study.member_add"
+    else:
+        membership.role = role
+    audit.record(session, actor, action, study_id=study.id, object_type="user", object_id=user.id, role=role.value)
+    session.flush()
+    return membership
+
+
+def remove_member(session: Session, actor: User, study_id: int, user_id: int) -> None:
+    study = access.get_study(session, actor, study_id, access.Action.EDIT)
+    membership = session.get(StudyMembership, (study.id, user_id))
+    if membership is None:
+        raise NotFound("That user is not a member of this study.")
+    if user_id == actor.id and actor.role is not Role.ADMIN:
+        others = session.scalar(
+            select(func.count()).where(
+                StudyMembership.study_id == study.id,
+                StudyMembership.role == Role.RESEARCHER,
+                StudyMembership.user_id != actor.id,
+            )
+        )
+        if not others:
+            raise ValidationError("You are the study's only researcher; add another before leaving.")
+    session.delete(membership)
+    audit.record(session, actor, "study.member_remove", study_id=study.id, object_type="user", object_id=user_id)
+    session.flush()
+
+
+def list_studies(session: Session, user: User) -> list[tuple[Study, int]]:
+    """Studies the user may read, each with its number of sources."""
+    counts = (
+        select(Source.study_id, func.count(Source.id).label("n")).group_by(Source.study_id).subquery()
+    )
+    rows = session.execute(
+        select(Study, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.study_id == Study.id)
+        .where(Study.id.in_(access.readable_study_ids(user)))
+        .order_by(Study.name)
+    )
+    return [(study, n) for study, n in rows]
+
+
+def members(session: Session, study_id: int) -> list[StudyMembership]:
+    return list(
+        session.scalars(
+            select(StudyMembership)
+            .join(User)
+            .where(StudyMembership.study_id == study_id)
+            .order_by(User.username)
+        )
+    )
+
+
+def sources(session: Session, study_id: int) -> list[Source]:
+    return list(session.scalars(select(Source).where(Source.study_id == study_id).order_by(Source.id)))
+
+
+def get_by_name(session: Session, name: str) -> Study:
+    study = session.scalar(select(Study).where(func.lower(Study.name) == name.strip().lower()))
+    if study is None:
+        raise NotFound(f"No study named {name!r}.")
+    return study

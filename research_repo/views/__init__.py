@@ -1,0 +1,1 @@
+"""HTML blueprints, one per feature: parse, authorize, call a service, commit once, render."""

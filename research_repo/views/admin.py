@@ -1,0 +1,63 @@
+"""User administration: list, create, change role, deactivate."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+
+from .. import access
+from ..extensions import db_session
+from ..forms import NewUserForm, UserUpdateForm
+from ..models import Role
+from ..services import accounts
+from ..services.errors import DomainError
+from ..web_auth import current_user, login_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _page(form, status=200):
+    users = accounts.list_users(db_session())
+    update_forms = {}
+    for user in users:
+        f = UserUpdateForm(formdata=None, prefix=f"u{user.id}")
+        f.role.data = user.role.value
+        f.is_active.data = user.is_active
+        update_forms[user.id] = f
+    return render_template("admin/users.html", users=users, form=form, update_forms=update_forms), status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@login_required
+def users():
+    access.require_user_admin(current_user())
+    form = NewUserForm()
+    if form.validate_on_submit():
+        s = db_session()
+        try:
+            user = accounts.create_user(
+                s, current_user(), username=form.username.data, display_name=form.display_name.data,
+                password=form.password.data, role=Role(form.role.data),
+            )
+        except DomainError as exc:
+            s.rollback()
+            target = getattr(form, exc.field, None) if exc.field else None
+            (target.errors if target is not None else form.form_errors).append(exc.message)
+        else:
+            s.commit()
+            flash(f"User {user.username} created.", "success")
+            return redirect(url_for("admin.users"))
+    return _page(form, status=400 if form.errors or form.form_errors else 200)
+
+
+@bp.route("/users/<int:user_id>", methods=["POST"])
+@login_required
+def update_user(user_id: int):
+    access.require_user_admin(current_user())
+    form = UserUpdateForm(prefix=f"u{user_id}")
+    if not form.validate_on_submit():
+        flash("Choose a role.", "error")
+        return redirect(url_for("admin.users"))
+    s = db_session()
+    user = accounts.update_user(s, current_user(), user_id, role=Role(form.role.data), is_active=form.is_active.data)
+    s.commit()
+    flash(f"User {user.username} saved.", "success")
+    return redirect(url_for("admin.users"))

@@ -1,0 +1,76 @@
+"""Sign in and sign out."""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+
+from ..extensions import db_session
+from ..forms import LoginForm
+from ..services import accounts
+from ..services.errors import TooManyAttempts
+from ..web_auth import SESSION_KEY, current_user
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect would let a phishing link borrow our sign-in page.
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("studies.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user() is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        cfg = current_app.config
+        policy = accounts.ThrottlePolicy(
+            max_per_user=cfg["LOGIN_MAX_FAILURES_PER_USER"],
+            max_per_client=cfg["LOGIN_MAX_FAILURES_PER_CLIENT"],
+            window=timedelta(minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"]),
+        )
+        s = db_session()
+        try:
+            user = accounts.authenticate(
+                s, username=form.username.data, password=form.password.data,
+                client=request.remote_addr or "unknown", secret=cfg["SECRET_KEY"], policy=policy,
+            )
+        except TooManyAttempts as exc:
+            return render_template("auth/login.html", form=form, error=exc.message), 429, {
+                "Retry-After": str(exc.retry_after)
+            }
+        if user is None:
+            s.commit()  # remember the failure
+            error = "The username or password is not right. Check both and try again."
+            status = 401
+        else:
+            token = accounts.start_session(s, user, hours=cfg["SESSION_HOURS"])
+            s.commit()
+            session.clear()
+            session[SESSION_KEY] = token
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        error = "Enter your username and password."
+        status = 400
+    return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    # CSRFProtect has already checked the token: a cross-site POST cannot sign anyone out.
+    token = session.get(SESSION_KEY)
+    if token:
+        s = db_session()
+        accounts.end_session(s, token)
+        s.commit()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))

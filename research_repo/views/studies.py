@@ -1,0 +1,138 @@
+"""Study list, create and edit (with members), and the study page with its sources."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+
+from .. import access
+from ..extensions import db_session
+from ..forms import EmptyForm, MemberForm, StudyForm
+from ..models import Method, Role
+from ..services import studies
+from ..services.errors import DomainError
+from ..web_auth import current_user, login_required
+
+bp = Blueprint("studies", __name__)
+
+
+def _input(form: StudyForm) -> studies.StudyInput:
+    return studies.StudyInput(
+        name=form.name.data, method=Method(form.method.data), service=form.service.data,
+        purpose=form.purpose.data, omb_control_number=form.omb_control_number.data,
+        omb_expires_on=form.omb_expires_on.data, retention_until=form.retention_until.data,
+    )
+
+
+def _attach_error(form, exc: DomainError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+@bp.route("/")
+@login_required
+def index():
+    return redirect(url_for("studies.list_studies"))
+
+
+@bp.route("/studies")
+@login_required
+def list_studies():
+    rows = studies.list_studies(db_session(), current_user())
+    return render_template("studies/list.html", rows=rows, can_create=current_user().role.can_create_study())
+
+
+@bp.route("/studies/new", methods=["GET", "POST"])
+@login_required
+def create():
+    access.require_study_creator(current_user())
+    form = StudyForm()
+    if form.validate_on_submit():
+        s = db_session()
+        try:
+            study = studies.create_study(s, current_user(), _input(form))
+        except DomainError as exc:
+            s.rollback()
+            _attach_error(form, exc)
+        else:
+            s.commit()
+            flash(f"Study created: {study.name}.", "success")
+            return redirect(url_for("studies.detail", study_id=study.id))
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("studies/form.html", form=form, study=None), status
+
+
+@bp.route("/studies/<int:study_id>")
+@login_required
+def detail(study_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    return render_template(
+        "studies/detail.html",
+        study=study,
+        sources=studies.sources(s, study.id),
+        members=studies.members(s, study.id),
+        can_edit=access.can(s, current_user(), access.Action.EDIT, study.id),
+    )
+
+
+@bp.route("/studies/<int:study_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(study_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
+    form = StudyForm(obj=study)
+    if not form.is_submitted():
+        form.method.data = study.method.value
+    if form.validate_on_submit():
+        try:
+            studies.update_study(s, current_user(), study.id, _input(form))
+        except DomainError as exc:
+            s.rollback()
+            _attach_error(form, exc)
+            study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
+        else:
+            s.commit()
+            flash("Study saved.", "success")
+            return redirect(url_for("studies.detail", study_id=study.id))
+    return _edit_page(study, form, MemberForm(), status=400 if form.errors or form.form_errors else 200)
+
+
+def _edit_page(study, form, member_form, status=200):
+    return render_template(
+        "studies/form.html", form=form, study=study, member_form=member_form,
+        members=studies.members(db_session(), study.id), remove_form=EmptyForm(),
+    ), status
+
+
+@bp.route("/studies/<int:study_id>/members", methods=["POST"])
+@login_required
+def add_member(study_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
+    member_form = MemberForm()
+    if member_form.validate_on_submit():
+        try:
+            studies.set_member(s, current_user(), study.id, member_form.username.data, Role(member_form.role.data))
+        except DomainError as exc:
+            s.rollback()
+            _attach_error(member_form, exc)
+        else:
+            s.commit()
+            flash("Member saved.", "success")
+            return redirect(url_for("studies.edit", study_id=study.id))
+    study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
+    form = StudyForm(formdata=None, obj=study)
+    form.method.data = study.method.value
+    return _edit_page(study, form, member_form, status=400)
+
+
+@bp.route("/studies/<int:study_id>/members/<int:user_id>/remove", methods=["POST"])
+@login_required
+def remove_member(study_id: int, user_id: int):
+    s = db_session()
+    studies.remove_member(s, current_user(), study_id, user_id)
+    s.commit()
+    flash("Member removed.", "success")
+    return redirect(url_for("studies.edit", study_id=study_id))
