@@ -10,9 +10,13 @@ from .schema import PROJECT_ROOT
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: layered config, extensions, blueprints. Touches no database or file."""
+    import os
+
     app = Flask(
         __name__,
         instance_relative_config=True,
+        # The instance folder holds the optional instance config file (config.py).
+        instance_path=os.environ.get("RESEARCH_REPO_INSTANCE_PATH") or None,
         template_folder=str(PROJECT_ROOT / "templates"),
     )
     from . import config

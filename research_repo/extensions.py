@@ -15,7 +15,14 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def init_app(app: Flask) -> None:
     # Creating an engine opens no connection; the database is first touched by a request or command.
-    app.extensions[_DB_KEY] = Database(app.config["DATABASE_URL"], echo=app.config["SQLALCHEMY_ECHO"])
+    try:
+        app.extensions[_DB_KEY] = Database(app.config["DATABASE_URL"], echo=app.config["SQLALCHEMY_ECHO"])
+    except ModuleNotFoundError as exc:
+        from .config import ConfigError
+
+        raise ConfigError(
+            f"The database driver {exc.name!r} is not installed; for PostgreSQL run pip install -e '.[postgres]'."
+        ) from None
     csrf.init_app(app)
     app.teardown_appcontext(_close_session)
 

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .models import Method, Role
 
 
 def _choices(enum_cls, members=None):
-    return [(m.value, m.label) for m in (members or enum_cls)]
+    return [SelectChoice(m.value, m.label) for m in (members or enum_cls)]
 
 
 class LoginForm(FlaskForm):

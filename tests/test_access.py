@@ -1,0 +1,91 @@
+"""Who may open which page and send which form: the role x route matrix."""
+from __future__ import annotations
+
+import pytest
+
+from research_repo.models import Role
+
+from .helpers import csrf_token, login
+
+# Callers: an admin, the study's researcher, analyst and viewer, a researcher who is
+# not a member, and someone not signed in.
+CALLERS = ("admin", "researcher", "analyst", "viewer", "outsider", "anonymous")
+GLOBAL_ROLE = {
+    "admin": Role.ADMIN, "researcher": Role.RESEARCHER, "analyst": Role.ANALYST,
+    "viewer": Role.VIEWER, "outsider": Role.RESEARCHER,
+}
+
+GET_MATRIX = {
+    "/studies":                 dict(admin=200, researcher=200, analyst=200, viewer=200, outsider=200, anonymous=302),
+    "/studies/new":             dict(admin=200, researcher=200, analyst=403, viewer=403, outsider=200, anonymous=302),
+    "/studies/{id}":            dict(admin=200, researcher=200, analyst=200, viewer=200, outsider=404, anonymous=302),
+    "/studies/{id}/edit":       dict(admin=200, researcher=200, analyst=403, viewer=403, outsider=404, anonymous=302),
+    "/admin/users":             dict(admin=200, researcher=403, analyst=403, viewer=403, outsider=403, anonymous=302),
+}
+
+STUDY_FORM = {"name": "Renamed study", "service": "Retirement Services", "method": "interviews"}
+POST_MATRIX = {
+    ("/studies/new", "new"):             dict(admin=302, researcher=302, analyst=403, viewer=403, outsider=302, anonymous=302),
+    ("/studies/{id}/edit", "edit"):      dict(admin=302, researcher=302, analyst=403, viewer=403, outsider=404, anonymous=302),
+    ("/studies/{id}/members", "member"): dict(admin=302, researcher=302, analyst=403, viewer=403, outsider=404, anonymous=302),
+    ("/admin/users", "user"):            dict(admin=302, researcher=403, analyst=403, viewer=403, outsider=403, anonymous=302),
+}
+POST_DATA = {
+    "new": {**STUDY_FORM, "name": "Another study"},
+    "edit": STUDY_FORM,
+    "member": {"username": "outsider", "role": "viewer"},
+    "user": {"username": "newbie", "display_name": "New Bie", "role": "viewer", "password": "a long enough password"},
+}
+
+
+@pytest.fixture
+def world(make_user, make_study):
+    users = {name: make_user(name, role) for name, role in GLOBAL_ROLE.items()}
+    study = make_study("Matrix study", users["admin"], members={
+        "researcher": Role.RESEARCHER, "analyst": Role.ANALYST, "viewer": Role.VIEWER})
+    return users, study
+
+
+def _client_for(app, caller):
+    client = app.test_client()
+    if caller != "anonymous":
+        assert login(client, caller).status_code == 302
+    return client
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("path", GET_MATRIX)
+def test_get(app, world, path, caller):
+    _, study = world
+    response = _client_for(app, caller).get(path.format(id=study.id))
+    assert response.status_code == GET_MATRIX[path][caller]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("route", POST_MATRIX)
+def test_post(app, world, route, caller):
+    _, study = world
+    path, form = route
+    client = _client_for(app, caller)
+    token = csrf_token(client.get("/login").get_data(as_text=True)) if caller == "anonymous" else csrf_token(
+        client.get("/studies").get_data(as_text=True))
+    response = client.post(path.format(id=study.id), data={**POST_DATA[form], "csrf_token": token})
+    assert response.status_code == POST_MATRIX[route][caller], response.get_data(as_text=True)[:300]
+
+
+def test_outsider_cannot_tell_a_study_exists(app, world):
+    _, study = world
+    client = _client_for(app, "outsider")
+    hidden = client.get(f"/studies/{study.id}")
+    missing = client.get("/studies/999999")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_data(as_text=True) == missing.get_data(as_text=True)
+
+
+def test_study_list_shows_only_readable_studies(app, world, make_study):
+    users, _ = world
+    make_study("Outsider's own study", users["outsider"])
+    viewer_page = _client_for(app, "viewer").get("/studies").get_data(as_text=True)
+    assert "Matrix study" in viewer_page and "Outsider&#39;s own study" not in viewer_page
+    admin_page = _client_for(app, "admin").get("/studies").get_data(as_text=True)
+    assert "Matrix study" in admin_page and "Outsider&#39;s own study" in admin_page

@@ -1,0 +1,110 @@
+"""Creating and editing studies and their members through the pages."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from research_repo.models import AuditEvent, Role, Study, StudyMembership
+
+from .helpers import csrf_token
+
+
+def _post(client, path, data):
+    token = csrf_token(client.get(path).get_data(as_text=True))
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+STUDY = {
+    "name": "USAJOBS applicant interviews", "service": "USAJOBS", "method": "interviews",
+    "purpose": "Why applicants abandon applications", "omb_control_number": "3206-0252",
+    "omb_expires_on": "2027-09-30", "retention_until": "2030-01-01",
+}
+
+
+def test_researcher_creates_a_study_and_runs_it(client, signed_in, db):
+    user = signed_in("rae", Role.RESEARCHER)
+    response = _post(client, "/studies/new", STUDY)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "USAJOBS applicant interviews" in page and "3206-0252, expires 2027-09-30" in page
+    assert "No sources yet." in page
+    with db.read_session() as s:
+        study = s.scalar(select(Study).where(Study.name == STUDY["name"]))
+        membership = s.get(StudyMembership, (study.id, user.id))
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "study.create"))
+    assert membership.role is Role.RESEARCHER
+    assert (event.actor_id, event.study_id, event.object_id) == (user.id, study.id, study.id)
+
+
+def test_invalid_study_form_explains_each_problem(client, signed_in, db):
+    signed_in("rae")
+    response = _post(client, "/studies/new", {**STUDY, "omb_control_number": "3206252"})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "An OMB control number looks like 3206-0252" in html
+    assert 'aria-describedby="omb_control_number-hint omb_control_number-error"' in html
+    assert 'value="USAJOBS applicant interviews"' in html  # what was typed is kept
+    response = _post(client, "/studies/new", {**STUDY, "name": "", "omb_expires_on": "not a date"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "This field is required." in html and "Not a valid date value." in html
+    with db.read_session() as s:
+        assert s.query(Study).count() == 0
+
+
+def test_expiry_without_control_number_is_refused(client, signed_in):
+    signed_in("rae")
+    response = _post(client, "/studies/new", {**STUDY, "omb_control_number": ""})
+    assert response.status_code == 400
+    assert "An OMB expiry date needs the OMB control number it belongs to." in response.get_data(as_text=True)
+
+
+def test_duplicate_name_is_a_conflict_named_in_the_form(client, signed_in):
+    signed_in("rae")
+    assert _post(client, "/studies/new", STUDY).status_code == 302
+    response = _post(client, "/studies/new", {**STUDY, "name": STUDY["name"].upper()})
+    assert response.status_code == 400
+    assert "already exists; choose another name" in response.get_data(as_text=True)
+
+
+def test_edit_study_records_changed_fields(client, signed_in, make_study, db):
+    user = signed_in("rae")
+    study = make_study("Old name", user)
+    response = _post(client, f"/studies/{study.id}/edit", {**STUDY, "name": "New name"})
+    assert response.status_code == 302
+    assert "New name" in client.get(f"/studies/{study.id}").get_data(as_text=True)
+    with db.read_session() as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "study.update"))
+    assert "name" in event.details["fields"] and "service" in event.details["fields"]
+    assert "New name" not in str(event.details)  # the audit names fields, never values
+
+
+def test_members_are_added_changed_and_removed(client, signed_in, make_user, make_study, db):
+    user = signed_in("rae")
+    make_user("val", Role.VIEWER)
+    study = make_study("Member study", user)
+    assert _post(client, f"/studies/{study.id}/edit", {}).status_code in (200, 400)  # page renders
+    assert _post(client, f"/studies/{study.id}/members", {"username": "val", "role": "viewer"}).status_code == 302
+    assert _post(client, f"/studies/{study.id}/members", {"username": "VAL", "role": "analyst"}).status_code == 302
+    page = client.get(f"/studies/{study.id}/edit").get_data(as_text=True)
+    assert "Val (val)" in page and "Analyst" in page
+    response = _post(client, f"/studies/{study.id}/members", {"username": "nobody", "role": "viewer"})
+    assert response.status_code == 400
+    assert "No user named &#39;nobody&#39;" in response.get_data(as_text=True)
+    with db.read_session() as s:
+        val_id = s.scalar(select(StudyMembership.user_id).where(StudyMembership.role == Role.ANALYST))
+    token = csrf_token(page)
+    assert client.post(f"/studies/{study.id}/members/{val_id}/remove", data={"csrf_token": token}).status_code == 302
+    with db.read_session() as s:
+        assert s.get(StudyMembership, (study.id, val_id)) is None
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.study_id == study.id)).all()
+    assert actions.count("study.member_add") == 1 and "study.member_update" in actions
+    assert "study.member_remove" in actions
+
+
+def test_last_researcher_cannot_leave(client, signed_in, make_study, db):
+    user = signed_in("rae")
+    study = make_study("Lonely study", user)
+    page = client.get(f"/studies/{study.id}/edit").get_data(as_text=True)
+    response = client.post(f"/studies/{study.id}/members/{user.id}/remove", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 400
+    assert "only researcher" in response.get_data(as_text=True)
