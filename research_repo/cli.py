@@ -31,7 +31,10 @@ def _user(session, username: str) -> User:
 
 
 def _require_schema(app: Flask) -> None:
-    if schema.current_revision(get_db(app).engine) != schema.head_revision():
+    engine = get_db(app).engine
+    # Checking must not create an empty SQLite file where none was.
+    missing = engine.url.get_backend_name() == "sqlite" and not Path(engine.url.database or "").is_file()
+    if missing or schema.current_revision(engine) != schema.head_revision():
         raise click.ClickException(
             f"The database at {app.config['DATA_DIR']} is missing or out of date; run `research-repo init` first."
         )
@@ -216,3 +219,7 @@ def worker_command(until_idle: bool, poll: float) -> None:
     _require_schema(app)
     done = jobs.Worker(app, poll_seconds=poll).run(until_idle=until_idle)
     click.echo(f"Jobs run: {done}.")
+
+
+if __name__ == "__main__":
+    main()

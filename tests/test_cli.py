@@ -1,0 +1,148 @@
+"""The research-repo command, through the CLI runner and as a real process."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+from sqlalchemy import select
+
+from research_repo import create_app, jobs, schema
+from research_repo.cli import main
+from research_repo.extensions import get_db
+from research_repo.models import LearningAgendaQuestion, Passage, Role, Source, Study, User
+
+from .helpers import TEST_SECRET
+
+
+def _invoke(app, *args, **kwargs):
+    return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app), **kwargs)
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "DATA_DIR": str(tmp_path / "fresh")})
+    yield app
+    get_db(app).dispose()
+
+
+def _env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESEARCH_REPO_")}
+    return {**env, "RESEARCH_REPO_DATA_DIR": str(tmp_path / "data"), **extra}
+
+
+def test_init_creates_database_and_admin_then_is_idempotent(fresh_app):
+    result = _invoke(fresh_app, "init", "--admin-username", "boss", "--admin-password", "a long enough password")
+    assert result.exit_code == 0, result.output
+    assert "Administrator 'boss' created." in result.output
+    assert schema.current_revision(get_db(fresh_app).engine) == schema.head_revision()
+    again = _invoke(fresh_app, "init", "--admin-username", "boss", "--admin-password", "a long enough password")
+    assert again.exit_code == 0 and "already exists; left as it is" in again.output
+    with get_db(fresh_app).read_session() as s:
+        assert s.scalar(select(User.role).where(User.username == "boss")) is Role.ADMIN
+        assert s.scalar(select(LearningAgendaQuestion.number)) == "Q11"
+
+
+def test_init_on_a_fresh_machine_writes_secret_key(tmp_path):
+    """Production mode, nothing configured: init makes the key, then the app starts."""
+    env = _env(tmp_path, RESEARCH_REPO_ADMIN_USERNAME="boss", RESEARCH_REPO_ADMIN_PASSWORD="a long enough password")
+    out = subprocess.run([sys.executable, "-m", "research_repo.cli", "init"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Secret key written to" in out.stdout and "Administrator 'boss' created." in out.stdout
+    assert (tmp_path / "data" / "secret_key").stat().st_size > 40
+    assert (tmp_path / "data" / "research_repo.sqlite3").exists()
+
+
+def test_commands_that_need_the_app_explain_a_missing_key(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "research_repo.cli", "worker", "--until-idle"],
+                         env=_env(tmp_path), capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "no secret key for production" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_users_and_studies_create(app, db):
+    result = _invoke(app, "users", "create", "rae", "--role", "researcher", "--password", "a long enough password")
+    assert result.exit_code == 0, result.output
+    result = _invoke(app, "studies", "create", "Ticket review", "--service", "USAJOBS", "--by", "rae",
+                     "--omb-control-number", "3206-0001")
+    assert result.exit_code == 0, result.output
+    with db.read_session() as s:
+        study = s.scalar(select(Study).where(Study.name == "Ticket review"))
+    assert study.service == "USAJOBS"
+    bad = _invoke(app, "studies", "create", "Ticket review", "--service", "USAJOBS", "--by", "rae")
+    assert bad.exit_code == 1 and "already exists" in bad.output
+    weak = _invoke(app, "users", "create", "sam", "--password", "short")
+    assert weak.exit_code == 1 and "at least 12 characters" in weak.output
+
+
+def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("RESEARCH_REPO_"):
+            monkeypatch.delenv(key)
+    target = tmp_path / "demo"
+    for _ in range(2):  # running it again starts over, not on top
+        result = CliRunner().invoke(main, ["demo", "--data-dir", str(target), "--no-serve"])
+        assert result.exit_code == 0, result.output
+        assert "1 study, 6 sources, 22 passages" in result.output
+    app = create_app({"DATA_DIR": str(target)})
+    with get_db(app).read_session() as s:
+        assert s.query(Source).count() == 6 and s.query(Passage).count() == 22
+    get_db(app).dispose()
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "research_repo.sqlite3").write_text("real data")
+    refused = CliRunner().invoke(main, ["demo", "--data-dir", str(precious), "--no-serve"])
+    assert refused.exit_code == 1 and "not a demo" in refused.output
+    assert (precious / "research_repo.sqlite3").read_text() == "real data"
+
+
+def test_worker_runs_queued_jobs(app, db):
+    ran = []
+    jobs.register(app, "note", lambda ctx: ran.append(ctx.payload["x"]))
+    with db.writing() as s:
+        jobs.enqueue(s, "note", {"x": 1})
+        jobs.enqueue(s, "note", {"x": 2})
+    result = _invoke(app, "worker", "--until-idle")
+    assert result.exit_code == 0 and "Jobs run: 2." in result.output
+    assert ran == [1, 2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_with_a_production_server(tmp_path):
+    env = _env(tmp_path)
+    subprocess.run([sys.executable, "-m", "research_repo.cli", "init"], env=env, check=True, capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "research_repo.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+                    assert response.status == 200
+                    assert response.headers["Server"] == "research-repo"  # waitress, not the dev server
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not answer within 20 s"
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def test_serve_refuses_an_uninitialised_database(fresh_app):
+    result = _invoke(fresh_app, "serve")
+    assert result.exit_code == 1 and "run `research-repo init` first" in result.output
