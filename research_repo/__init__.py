@@ -1,7 +1,8 @@
 """research_repo: a qualitative research repository for federal CX teams."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from flask import Flask
 

@@ -6,7 +6,8 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 ENV_PREFIX = "RESEARCH_REPO"
 ENVIRONMENTS = ("production", "development", "test")

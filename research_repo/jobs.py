@@ -8,8 +8,8 @@ import os
 import socket
 import threading
 import traceback
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import datetime, UTC
+from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy import select, update
@@ -44,7 +44,7 @@ Handler = Callable[[JobContext], None]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def handlers(app: Flask) -> dict[str, Handler]:

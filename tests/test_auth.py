@@ -62,7 +62,6 @@ def test_cookie_captured_before_logout_no_longer_works(app, client, signed_in):
 def test_deactivating_a_user_ends_their_sessions(app, client, db, signed_in):
     user = signed_in("alex")
     assert client.get("/studies").status_code == 200
-    from research_repo.models import User
     from research_repo.services import accounts
 
     with db.writing() as s:

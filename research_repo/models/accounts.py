@@ -43,7 +43,7 @@ class Role(enum.Enum):
         return self in (Role.ADMIN, Role.RESEARCHER)
 
     @classmethod
-    def study_roles(cls) -> list["Role"]:
+    def study_roles(cls) -> list[Role]:
         return [cls.RESEARCHER, cls.ANALYST, cls.VIEWER]
 
 
@@ -59,10 +59,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    memberships: Mapped[list["StudyMembership"]] = relationship(
+    memberships: Mapped[list[StudyMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
-    auth_sessions: Mapped[list["AuthSession"]] = relationship(
+    auth_sessions: Mapped[list[AuthSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 
@@ -80,7 +80,7 @@ class StudyMembership(Base):
     role: Mapped[Role] = mapped_column(text_enum(Role, "membership_role"))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    study: Mapped["Study"] = relationship(back_populates="memberships")  # noqa: F821
+    study: Mapped[Study] = relationship(back_populates="memberships")  # noqa: F821
     user: Mapped[User] = relationship(back_populates="memberships")
 
     def __repr__(self) -> str:

@@ -34,8 +34,8 @@ class Tag(Base):
     # The A-11 Section 280 drivers: a locked system set, applied with polarity.
     is_system: Mapped[bool] = mapped_column(default=False)
 
-    parent: Mapped["Tag | None"] = relationship(remote_side="Tag.id", back_populates="children")
-    children: Mapped[list["Tag"]] = relationship(back_populates="parent", passive_deletes=True)
+    parent: Mapped[Tag | None] = relationship(remote_side="Tag.id", back_populates="children")
+    children: Mapped[list[Tag]] = relationship(back_populates="parent", passive_deletes=True)
 
     def __repr__(self) -> str:
         return f"<Tag {self.id} {self.path!r}>"
@@ -54,7 +54,7 @@ class Highlight(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
-    tags: Mapped[list["HighlightTag"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    tags: Mapped[list[HighlightTag]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
     def __repr__(self) -> str:
         return f"<Highlight {self.id} passage={self.passage_id} [{self.start_offset}:{self.end_offset}]>"

@@ -76,7 +76,7 @@ class LearningAgendaQuestion(Base):
     text: Mapped[str] = mapped_column(Text)
     strategic_goal: Mapped[str] = mapped_column(Text, default="")
 
-    insights: Mapped[list["Insight"]] = relationship(secondary=insight_question, back_populates="questions")
+    insights: Mapped[list[Insight]] = relationship(secondary=insight_question, back_populates="questions")
 
     def __repr__(self) -> str:
         return f"<LearningAgendaQuestion {self.agency} {self.number}>"
@@ -101,7 +101,7 @@ class Insight(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
-    drivers: Mapped[list["InsightDriver"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    drivers: Mapped[list[InsightDriver]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     questions: Mapped[list[LearningAgendaQuestion]] = relationship(
         secondary=insight_question, back_populates="insights"
     )

@@ -69,10 +69,10 @@ class Study(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
-    memberships: Mapped[list["StudyMembership"]] = relationship(  # noqa: F821
+    memberships: Mapped[list[StudyMembership]] = relationship(  # noqa: F821
         back_populates="study", cascade="all, delete-orphan", passive_deletes=True
     )
-    sources: Mapped[list["Source"]] = relationship(
+    sources: Mapped[list[Source]] = relationship(
         back_populates="study",
         cascade="all, delete-orphan",
         passive_deletes=True,
@@ -111,7 +111,7 @@ class Source(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     study: Mapped[Study] = relationship(back_populates="sources")
-    passages: Mapped[list["Passage"]] = relationship(
+    passages: Mapped[list[Passage]] = relationship(
         back_populates="source",
         cascade="all, delete-orphan",
         passive_deletes=True,

@@ -42,7 +42,7 @@ class ThemeRun(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     previous_run_id: Mapped[int | None] = mapped_column(ForeignKey("theme_run.id", ondelete="SET NULL"))
 
-    themes: Mapped[list["Theme"]] = relationship(
+    themes: Mapped[list[Theme]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True,
         foreign_keys="Theme.run_id",
     )

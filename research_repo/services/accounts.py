@@ -6,7 +6,7 @@ import hmac
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ class ThrottlePolicy:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _check_password_rules(password: str) -> None:

@@ -7,9 +7,18 @@ from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, User
 
+
 # Details hold ids, counts, enum values and field names. Free text (names typed into a
 # form, passage text, redacted values) never goes here; callers pass field names instead.
-_ALLOWED_DETAIL_TYPES = (int, float, bool, type(None))
+def _is_safe(value: Any, *, nested: bool = False) -> bool:
+    if isinstance(value, (int, float, bool, type(None))):
+        return True
+    if isinstance(value, str):
+        # A short token with no spaces or "@": an enum value or a field name, not a sentence or an email.
+        return len(value) <= 60 and " " not in value and "@" not in value
+    if isinstance(value, (list, tuple)) and not nested:
+        return all(_is_safe(v, nested=True) for v in value)
+    return False
 
 
 def record(
@@ -23,7 +32,8 @@ def record(
     **details: Any,
 ) -> AuditEvent:
     for key, value in details.items():
-        _check_detail(key, value)
+        if not _is_safe(value):
+            raise TypeError(f"audit detail {key!r} must be ids, numbers or short tokens, not free text")
     event = AuditEvent(
         actor_id=actor.id if actor is not None else None,
         action=action,
@@ -34,21 +44,3 @@ def record(
     )
     session.add(event)
     return event
-
-
-def _check_detail(key: str, value: Any) -> None:
-    if isinstance(value, _ALLOWED_DETAIL_TYPES):
-        return
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, str)) for v in value):
-        if all(isinstance(v, int) or _is_token(v) for v in value):
-            return
-    if isinstance(value, str) and _is_token(value):
-        return
-    raise TypeError(
-        f"audit detail {key!r} must be ids, numbers or short identifiers-free tokens, not free text"
-    )
-
-
-def _is_token(value: str) -> bool:
-    # Enum values and field names: short, no spaces. Free text would carry identifiers.
-    return len(value) <= 60 and " " not in value and "@" not in value

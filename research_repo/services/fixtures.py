@@ -108,7 +108,7 @@ def load_demo(session: Session, fixtures_dir: Path = FIXTURES_DIR) -> dict[str, 
         )
         session.add(source)
         session.flush()
-        for position, (passage, (start, end)) in enumerate(zip(item["passages"], spans)):
+        for position, (passage, (start, end)) in enumerate(zip(item["passages"], spans, strict=True)):
             row = Passage(
                 source_id=source.id, position=position, speaker_role=passage["speaker"],
                 text=passage["text"], start_offset=start, end_offset=end,

@@ -27,7 +27,7 @@ class StudyInput:
     omb_expires_on: date | None = None
     retention_until: date | None = None
 
-    def cleaned(self) -> "StudyInput":
+    def cleaned(self) -> StudyInput:
         name = (self.name or "").strip()
         service = (self.service or "").strip()
         number = (self.omb_control_number or "").strip() or None
