@@ -1,0 +1,230 @@
+"""The de-identifier: run the detectors, settle overlaps, apply the allow-list and the
+roster, spread names found once to every mention, and replace with consistent pseudonyms."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .lexicon import TITLES, load
+from .patterns import PATTERN_DETECTORS
+from .person import PersonTagger, tokenize
+from .spans import Kind, Span, resolve_overlaps
+
+# Agency, program and role words that are never identifiers, however they are written.
+DEFAULT_ALLOW = frozenset(
+    s.lower()
+    for s in (
+        "OPM", "USAJOBS", "USAJOBS.gov", "OPM.gov", "FERS", "CSRS", "TSP", "FEHB", "FEGLI", "FEDVIP", "FLTCIP",
+        "Retirement Services", "Retirement Information Office", "Services Online", "Login.gov", "ID.me",
+        "Office of Personnel Management", "Thrift Savings Plan", "Medicare", "Medicaid", "Social Security",
+        "IRS", "SSA", "VA", "HR", "USPS", "DoD", "DHS", "GSA", "OMB", "A-11", "CX", "Federal",
+        "Moderator", "Interviewer", "Facilitator", "Note taker", "Notetaker", "Participant", "Respondent",
+        "Speaker", "Agent", "Customer", "Caller", "Annuitant", "Survivor", "Applicant",
+    )
+)
+ROLE_LABEL = re.compile(r"^(?:moderator|interviewer|facilitator|note ?taker|participant|respondent|speaker|"
+                        r"p\d+|r\d+|agent|customer|caller|unknown|inaudible|crosstalk)\b", re.IGNORECASE)
+SPEAKER_LINE = re.compile(r"(?m)^[ \t>]*(?:\[[\d:.]+\]\s*)?(?P<name>[A-Za-zÀ-ÿĀ-ž][\w'’.-]*(?:[ \t][A-Za-zÀ-ÿĀ-ž][\w'’.-]*){0,2})[ \t]*:")
+
+
+def _norm(value: str) -> str:
+    value = unicodedata.normalize("NFKC", value).casefold()
+    return " ".join(w for w in re.findall(r"[^\W_]+", value) if w.rstrip(".") not in TITLES)
+
+
+class Roster:
+    """Known participant names for a study, kept only as keyed hashes.
+
+    ``Roster.from_names(key, names)`` hashes each name and each of its parts; the clear
+    names are not kept. ``find`` hashes every one- to three-word window of a text.
+    """
+
+    def __init__(self, key: bytes, digests: Iterable[str] = ()) -> None:
+        self._key = key
+        self.digests = frozenset(digests)
+
+    def digest(self, value: str) -> str:
+        return hmac.new(self._key, _norm(value).encode(), hashlib.sha256).hexdigest()
+
+    @classmethod
+    def from_names(cls, key: bytes, names: Iterable[str]) -> "Roster":
+        roster = cls(key)
+        digests = set()
+        for name in names:
+            digests.add(roster.digest(name))
+            digests.update(roster.digest(part) for part in _norm(name).split() if len(part) > 1)
+        return cls(key, digests)
+
+    def find(self, text: str) -> list[Span]:
+        toks = [t for t in tokenize(text) if t[2][0].isalnum()]
+        spans = []
+        for size in (3, 2, 1):
+            for i in range(len(toks) - size + 1):
+                window = toks[i : i + size]
+                if self.digest(" ".join(t[2] for t in window)) in self.digests:
+                    spans.append(Span(window[0][0], window[-1][1], Kind.PERSON, "roster", 1.0))
+        return spans
+
+
+@dataclass
+class Replacement:
+    """Where a pseudonym replaced an identifier: offsets in the input and in the output."""
+
+    kind: Kind
+    start: int
+    end: int
+    new_start: int
+    new_end: int
+    pseudonym: str
+
+
+@dataclass
+class Result:
+    text: str
+    replacements: list[Replacement] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(r.kind.value for r in self.replacements))
+
+    def summary(self) -> dict:
+        """Counts by kind and offsets of replacements in the output; never a replaced value."""
+        return {
+            "counts": self.counts,
+            "replacements": [[r.kind.value, r.new_start, r.new_end] for r in self.replacements],
+        }
+
+
+class Pseudonyms:
+    """Numbers each distinct identifier per kind: every mention of one person is [PERSON_1].
+    A later single name ("Maria") that is part of an earlier full name gets the same number."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[Kind, dict[str, int]] = {}
+
+    def label(self, kind: Kind, value: str) -> str:
+        table = self._by_kind.setdefault(kind, {})
+        key = _norm(value) if kind is Kind.PERSON else re.sub(r"\W", "", value.casefold())
+        if key not in table and kind is Kind.PERSON:
+            for known, number in table.items():
+                parts = known.split()
+                if key and (set(key.split()) <= set(parts) or set(parts) <= set(key.split())):
+                    table[key] = number
+                    break
+        if key not in table:
+            table[key] = len(set(table.values())) + 1
+        return f"[{kind.value}_{table[key]}]"
+
+
+class Deidentifier:
+    """Find identifiers and replace them with consistent pseudonyms.
+
+    Parameters
+    ----------
+    kinds : iterable of Kind or None
+        The kinds to look for; None means all.
+    allow : iterable of str
+        Terms never redacted (agency and program names); added to ``DEFAULT_ALLOW``.
+    roster : Roster or None
+        Known participant names (keyed hashes) that are always redacted.
+    person_threshold : float
+        Probability above which the tagger calls a word part of a name.
+    propagate : bool
+        Redact every other mention of a name found anywhere in the same text.
+    """
+
+    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.35,
+                 propagate: bool = True) -> None:
+        self.kinds = kinds
+        self.allow = allow
+        self.roster = roster
+        self.person_threshold = person_threshold
+        self.propagate = propagate
+
+    def fit(self, X=None, y=None) -> "Deidentifier":
+        """Load the detectors and the person model (once; no learning happens here)."""
+        load()
+        self.kinds_ = frozenset(self.kinds) if self.kinds is not None else frozenset(Kind)
+        self.allow_ = DEFAULT_ALLOW | {a.lower() for a in self.allow}
+        self.detectors_ = [cls() for cls in PATTERN_DETECTORS if cls.kind in self.kinds_]
+        self.tagger_ = PersonTagger(threshold=self.person_threshold).load() if Kind.PERSON in self.kinds_ else None
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "detectors_"):
+            self.fit()
+
+    def find(self, text: str) -> list[Span]:
+        """Identifier spans in ``text``, non-overlapping and sorted."""
+        self._check()
+        spans: list[Span] = []
+        for detector in self.detectors_:
+            spans.extend(detector.find(text))
+        if self.tagger_ is not None:
+            spans.extend(s for s in self.tagger_.find(text) if not self._allowed(text[s.start:s.end]))
+            spans.extend(self._speaker_labels(text))
+            if self.roster is not None:
+                spans.extend(self.roster.find(text))
+        spans = [s for s in spans if not self._allowed(text[s.start:s.end])]
+        spans = resolve_overlaps(spans)
+        if self.propagate and self.tagger_ is not None:
+            spans = resolve_overlaps(spans + self._other_mentions(text, spans))
+        return spans
+
+    def _allowed(self, value: str) -> bool:
+        value = value.strip().lower()
+        return value in self.allow_ or all(w in self.allow_ for w in re.findall(r"[\w.-]+", value))
+
+    def _speaker_labels(self, text: str) -> list[Span]:
+        spans = []
+        for m in SPEAKER_LINE.finditer(text):
+            name = m.group("name")
+            if ROLE_LABEL.match(name) or self._allowed(name):
+                continue
+            words = name.split()
+            lex = load()
+            # "Maria:" or "MARIA ALVAREZ:" is a name; "Note:" or "Subject:" is not.
+            if all(lex.zipf_of(w.lower()) < 4.5 or w.lower() in lex.first_rank for w in words):
+                spans.append(Span(m.start("name"), m.end("name"), Kind.PERSON, "speaker_label", 0.9))
+        return spans
+
+    def _other_mentions(self, text: str, spans: list[Span]) -> list[Span]:
+        lex = load()
+        names = set()
+        for s in spans:
+            if s.kind is Kind.PERSON:
+                value = text[s.start:s.end]
+                names.add(value)
+                # Parts of a full name are names too ("Maria Alvarez" ... later "Alvarez"),
+                # unless they are common words ("Will", "Grant").
+                for part in re.findall(r"[^\W\d_]{3,}", value):
+                    if lex.zipf_of(part.lower()) < 4.0 or part.lower() in lex.first_rank:
+                        names.add(part)
+        found = []
+        for name in sorted(names, key=len, reverse=True):
+            for m in re.finditer(r"(?<![\w@])" + re.escape(name) + r"(?!\w)", text, re.IGNORECASE):
+                found.append(Span(m.start(), m.end(), Kind.PERSON, "propagated", 0.8))
+        return found
+
+    def deidentify(self, text: str, pseudonyms: Pseudonyms | None = None) -> Result:
+        pseudonyms = pseudonyms or Pseudonyms()
+        out, replacements, pos, shift = [], [], 0, 0
+        for span in self.find(text):
+            label = pseudonyms.label(span.kind, text[span.start:span.end])
+            out.append(text[pos:span.start])
+            new_start = span.start + shift
+            replacements.append(Replacement(span.kind, span.start, span.end, new_start, new_start + len(label), label))
+            out.append(label)
+            shift += len(label) - (span.end - span.start)
+            pos = span.end
+        out.append(text[pos:])
+        return Result("".join(out), replacements)
+
+    def transform(self, texts: Iterable[str]) -> list[str]:
+        """Redacted texts; each text gets its own pseudonym numbering."""
+        return [self.deidentify(t).text for t in texts]

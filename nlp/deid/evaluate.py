@@ -1,0 +1,184 @@
+"""Score the de-identifier: precision, recall and F2 per kind, at character and span level.
+
+    python -m nlp.deid.evaluate [--data DIR] [--json]
+
+Data (read from ../shared/data/deid, never copied): the Presidio synthetic set (MIT,
+microsoft/presidio-research) and WNUT-17 train and dev person and location tags
+(CC BY 4.0, Derczynski et al., W-NUT 2017).
+
+Character level: recall is the share of gold identifier characters covered by any
+predicted span (whatever kind we called it: what matters is that it was redacted);
+precision is the share of predicted characters that fall inside a gold identifier span.
+Span level: a gold span counts as found when at least half its characters are covered;
+a predicted span counts as right when at least half of it lies inside gold identifiers.
+Kinds that do not identify a person (ORGANIZATION, TITLE, NRP in the Presidio set;
+group, corporation, product, creative-work in WNUT) are not identifiers: redacting them
+counts against precision.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engine import Deidentifier
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "deid"
+PRESIDIO_NON_IDENTIFIERS = frozenset({"ORGANIZATION", "TITLE", "NRP"})
+WNUT_IDENTIFIERS = {"person": "PERSON", "location": "LOCATION"}
+
+
+@dataclass
+class Example:
+    text: str
+    spans: list[tuple[int, int, str]]  # gold identifier spans (start, end, dataset kind)
+
+
+def load_presidio(path: Path) -> list[Example]:
+    examples = []
+    for record in json.loads(path.read_text(encoding="utf-8")):
+        spans = [
+            (s["start_position"], s["end_position"], s["entity_type"])
+            for s in record["spans"]
+            if s["entity_type"] not in PRESIDIO_NON_IDENTIFIERS
+        ]
+        examples.append(Example(record["full_text"], spans))
+    return examples
+
+
+def load_conll(path: Path) -> list[Example]:
+    """CoNLL token<TAB>BIO lines; tokens joined by single spaces into the text."""
+    examples, tokens = [], []
+
+    def flush():
+        text, spans, pos, current = [], [], 0, None
+        for word, tag in tokens:
+            start = pos
+            text.append(word)
+            pos += len(word) + 1
+            kind = WNUT_IDENTIFIERS.get(tag[2:]) if tag != "O" else None
+            if kind and tag.startswith("I-") and current and current[2] == kind:
+                current[1] = start + len(word)
+            else:
+                if current:
+                    spans.append(tuple(current))
+                current = [start, start + len(word), kind] if kind else None
+        if current:
+            spans.append(tuple(current))
+        examples.append(Example(" ".join(text), spans))
+
+    for line in path.open(encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line.strip():
+            if tokens:
+                flush()
+            tokens = []
+            continue
+        parts = line.split("\t")
+        tokens.append((parts[0], parts[-1]))
+    if tokens:
+        flush()
+    return examples
+
+
+def _f2(p: float, r: float) -> float:
+    return 5 * p * r / (4 * p + r) if p + r else 0.0
+
+
+def score(examples: list[Example], engine: Deidentifier) -> dict:
+    """Per gold kind: recall (char, span); per predicted kind: precision (char, span); overall."""
+    gold_chars: dict[str, int] = {}
+    hit_chars: dict[str, int] = {}
+    gold_spans: dict[str, int] = {}
+    hit_spans: dict[str, int] = {}
+    pred_chars: dict[str, int] = {}
+    good_chars: dict[str, int] = {}
+    pred_spans: dict[str, int] = {}
+    good_spans: dict[str, int] = {}
+    started = time.process_time()
+    predictions = [engine.find(ex.text) for ex in examples]
+    cpu = time.process_time() - started
+    for ex, pred in zip(examples, predictions, strict=True):
+        covered = bytearray(len(ex.text) + 1)
+        for s in pred:
+            covered[s.start:s.end] = b"\x01" * (s.end - s.start)
+        gold = bytearray(len(ex.text) + 1)
+        for start, end, kind in ex.spans:
+            gold[start:end] = b"\x01" * (end - start)
+            n = end - start
+            hit = sum(covered[start:end])
+            gold_chars[kind] = gold_chars.get(kind, 0) + n
+            hit_chars[kind] = hit_chars.get(kind, 0) + hit
+            gold_spans[kind] = gold_spans.get(kind, 0) + 1
+            hit_spans[kind] = hit_spans.get(kind, 0) + (hit * 2 >= n)
+        for s in pred:
+            k = s.kind.value
+            n = s.end - s.start
+            good = sum(gold[s.start:s.end])
+            pred_chars[k] = pred_chars.get(k, 0) + n
+            good_chars[k] = good_chars.get(k, 0) + good
+            pred_spans[k] = pred_spans.get(k, 0) + 1
+            good_spans[k] = good_spans.get(k, 0) + (good * 2 >= n)
+    recall = {k: {"char": hit_chars[k] / gold_chars[k], "span": hit_spans[k] / gold_spans[k], "spans": gold_spans[k]}
+              for k in sorted(gold_chars)}
+    precision = {k: {"char": good_chars[k] / pred_chars[k], "span": good_spans[k] / pred_spans[k], "spans": pred_spans[k]}
+                 for k in sorted(pred_chars)}
+    r_char = sum(hit_chars.values()) / max(1, sum(gold_chars.values()))
+    p_char = sum(good_chars.values()) / max(1, sum(pred_chars.values()))
+    r_span = sum(hit_spans.values()) / max(1, sum(gold_spans.values()))
+    p_span = sum(good_spans.values()) / max(1, sum(pred_spans.values()))
+    kb = sum(len(ex.text.encode()) for ex in examples) / 1024
+    return {
+        "overall": {
+            "char": {"precision": p_char, "recall": r_char, "f2": _f2(p_char, r_char)},
+            "span": {"precision": p_span, "recall": r_span, "f2": _f2(p_span, r_span)},
+        },
+        "recall_by_gold_kind": recall,
+        "precision_by_predicted_kind": precision,
+        "kb_per_cpu_second": kb / cpu if cpu else float("inf"),
+        "texts": len(examples),
+    }
+
+
+def datasets(data: Path) -> dict[str, list[Example]]:
+    return {
+        "presidio_synth_v2": load_presidio(data / "presidio_synth_dataset_v2.json"),
+        "wnut17_dev": load_conll(data / "wnut17_dev.conll"),
+        "wnut17_train": load_conll(data / "wnut17_train.conll"),
+    }
+
+
+def _print(name: str, result: dict) -> None:
+    o = result["overall"]
+    print(f"\n== {name}: {result['texts']} texts, {result['kb_per_cpu_second']:.0f} KB/CPU-s")
+    for level in ("char", "span"):
+        m = o[level]
+        print(f"  {level:<5} precision {m['precision']:.3f}  recall {m['recall']:.3f}  F2 {m['f2']:.3f}")
+    print("  recall by gold kind (char / span, n spans):")
+    for k, m in result["recall_by_gold_kind"].items():
+        print(f"    {k:<18} {m['char']:.3f} / {m['span']:.3f}  ({m['spans']})")
+    print("  precision by predicted kind (char / span, n spans):")
+    for k, m in result["precision_by_predicted_kind"].items():
+        print(f"    {k:<18} {m['char']:.3f} / {m['span']:.3f}  ({m['spans']})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Evaluate nlp.deid on the public data sets.")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    args = parser.parse_args()
+    engine = Deidentifier().fit()
+    results = {name: score(examples, engine) for name, examples in datasets(args.data).items()}
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print("Attribution: Presidio synthetic set (MIT, microsoft/presidio-research); WNUT-17 (CC BY 4.0, Derczynski et al. 2017).")
+    print("WNUT-17 train is also training data for the person tagger: its figures are not held out.")
+    for name, result in results.items():
+        _print(name, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""Detectors for identifiers with a shape: emails, phones, SSNs, cards, claim numbers,
+labelled ids, URLs, IPs, street addresses, ZIP codes, dates of birth, high ages."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+from .spans import Kind, Span
+
+_TRAIL = ".,;:!?)]}'\"»”’"
+
+
+class PatternDetector:
+    """One compiled pattern; subclasses may validate or trim each match."""
+
+    name = "pattern"
+    kind: Kind
+    pattern: re.Pattern
+    score = 0.9
+    group = 0
+
+    def find(self, text: str) -> Iterator[Span]:
+        for match in self.pattern.finditer(text):
+            start, end = match.span(self.group)
+            if start == end or not self.accept(match.group(self.group), match):
+                continue
+            yield Span(start, end, self.kind, self.name, self.score)
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        return True
+
+
+class EmailDetector(PatternDetector):
+    name, kind, score = "email", Kind.EMAIL, 0.99
+    pattern = re.compile(r"(?<![\w.+-])[\w.+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
+
+
+class URLDetector(PatternDetector):
+    name, kind, score = "url", Kind.URL, 0.95
+    _tlds = (
+        "com|org|net|gov|edu|mil|int|info|biz|io|co|us|uk|ca|au|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|ee|lv|lt|pl|"
+        "cz|sk|hu|ro|bg|gr|cy|pt|ie|is|ru|ua|jp|cn|in|br|mx|ar|cl|nz|za|me|tv|ly|app|dev|ai|gl"
+    )
+    pattern = re.compile(
+        r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"']+"
+        r"|\b(?<![@\w.-])[A-Za-z0-9][\w-]*(?:\.[\w-]+)*\.(?:" + _tlds + r")(?:\.[a-z]{2})?(?:/[^\s<>\"']*)?\b(?![@\w-])",
+        re.IGNORECASE,
+    )
+
+    def find(self, text: str) -> Iterator[Span]:
+        for span in super().find(text):
+            end = span.end
+            while end > span.start and text[end - 1] in _TRAIL:
+                end -= 1
+            if end > span.start:
+                yield Span(span.start, end, self.kind, self.name, self.score)
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        # A bare "name.tld" needs a letter before the dot and no sentence break ("end.Then").
+        if "://" in value or value.lower().startswith("www."):
+            return True
+        host = value.split("/", 1)[0]
+        return any(c.isalpha() for c in host.split(".")[0]) and not re.search(r"\.[A-Z][a-z]", host)
+
+
+class IPDetector(PatternDetector):
+    name, kind, score = "ip", Kind.IP, 0.99
+    pattern = re.compile(
+        r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)"
+        r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{1,4})*(?![\w:])"
+    )
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return ":" not in value or value.count(":") >= 3  # "10:30:00" is a time, not IPv6
+
+
+class SSNDetector(PatternDetector):
+    """SSNs and ITINs written 123-45-6789 or 123 45 6789; nine bare digits only with a label."""
+
+    name, kind, score = "ssn", Kind.SSN, 0.97
+    pattern = re.compile(
+        r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])"
+        r"|(?i:\b(?:ssn|social security(?: number| no\.?| #)?|itin|taxpayer id(?:entification)?(?: number)?)"
+        r"\s*(?:is|was|:|#|number)?\s*:?\s*)(\d{9})\b"
+    )
+
+    def find(self, text: str) -> Iterator[Span]:
+        for m in self.pattern.finditer(text):
+            if m.group(5):
+                yield Span(m.start(5), m.end(5), self.kind, self.name, self.score)
+            elif m.group(1) != "000" and m.group(3) != "00" and m.group(4) != "0000" and m.group(1) != "666":
+                yield Span(m.start(), m.end(), self.kind, self.name, self.score)
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+class CreditCardDetector(PatternDetector):
+    name, kind, score = "credit_card", Kind.CREDIT_CARD, 0.98
+    pattern = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        digits = re.sub(r"\D", "", value)
+        return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+class IBANDetector(PatternDetector):
+    name, kind, score = "iban", Kind.IBAN, 0.98
+    pattern = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        s = value.replace(" ", "")
+        if not 15 <= len(s) <= 34:
+            return False
+        moved = s[4:] + s[:4]
+        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+class ClaimNumberDetector(PatternDetector):
+    """OPM retirement claim numbers: CSA (annuitant) and CSF (survivor) plus seven digits."""
+
+    name, kind, score = "claim", Kind.CLAIM, 0.99
+    pattern = re.compile(r"\bCS[AF][\s#:-]{0,3}\d{7}\b", re.IGNORECASE)
+
+
+# Words that introduce an account, case or document number.
+_ID_LABEL = (
+    r"(?:claim|case|ticket|incident|request|account|acct|member|policy|reference|ref|confirmation|application|"
+    r"record|file|badge|employee|emp|staff|customer|user|order|invoice|tracking|retirement|annuitant|"
+    r"driver'?s? ?licen[cs]e|licen[cs]e|dl|passport|medicare|medicaid|insurance|routing|voter|tax|"
+    r"(?:csa|csf|opm) ?claim)"
+)
+
+
+class LabelledIdDetector(PatternDetector):
+    """A number given with a label: "case #2024-11873", "employee ID: E19384", "passport no. X1234567"."""
+
+    name, kind, score = "labelled_id", Kind.ID, 0.9
+    pattern = re.compile(
+        r"\b" + _ID_LABEL + r"\b(?:\s+(?:id|number|num|no\.?|nbr|#))?\s*(?:is|was|of)?\s*[:#]?\s*"
+        r"(?P<id>[A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){3,24})",
+        re.IGNORECASE,
+    )
+    group = "id"
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        return sum(c.isdigit() for c in value) >= 3
+
+
+class PhoneDetector(PatternDetector):
+    """Phone numbers: groups of digits with separators (US and international), +country
+    codes, (area) codes and extensions; 7 to 15 digits in all."""
+
+    name, kind, score = "phone", Kind.PHONE, 0.85
+    pattern = re.compile(
+        r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,5}(?:[\s.-]{1,2}\d{1,5}){0,5}"
+        r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?(?![\w/-]|\.\d)"
+    )
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        digits = sum(c.isdigit() for c in value.split("x")[0].split("ext")[0])
+        if not 7 <= digits <= 15:
+            return False
+        if "\n" in value or re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}", value):
+            return False  # dates
+        if re.fullmatch(r"\d+", value):
+            return len(value) == 10 or value.startswith("+")  # bare 10 digits: a US number
+        if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+", value):
+            return False  # amounts
+        return True
+
+
+_STREET_TYPES = (
+    r"street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way|terrace|ter|"
+    r"circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|pike|alley|row|loop|path|plaza|walk|"
+    r"summit|pass|crossing|xing|ridge|hill|hills|park|point|pt|run|view|gardens|grove|heights|"
+    r"rue|via|calle|strasse|straße|gasse|vej|katu|tie|weg|laan|plein|gata|gatan|vägen|põik"
+)
+_UNIT = r"(?:apt\.?|apartment|suite|ste\.?|unit|floor|fl\.?|room|rm\.?|#)\s*[A-Z0-9-]{1,6}"
+
+
+class StreetAddressDetector(PatternDetector):
+    """A house number with a street name and type ("24 Clarke Avenue", "6185 Pfarrgasse 91"),
+    optionally followed by a unit; PO boxes; and units on their own ("Suite 464")."""
+
+    name, kind, score = "street_address", Kind.ADDRESS, 0.85
+    pattern = re.compile(
+        r"\b\d{1,6}[A-Za-z]?(?:[ \t]+[A-Za-zÀ-ÿĀ-ž'’.-]+){0,4}[ \t]+(?:" + _STREET_TYPES + r")\b\.?"
+        r"(?:[ \t]+\d{1,5}[A-Za-z]?\b)?(?:,?[ \t]*" + _UNIT + r")?"
+        r"|\b(?:[A-ZÀ-ÿĀ-ž][\wÀ-ÿĀ-ž'’-]*[ \t]){0,3}[A-ZÀ-ÿĀ-ž][\wÀ-ÿĀ-ž'’-]*(?:" + _STREET_TYPES + r")[ \t]+\d{1,5}[A-Za-z]?\b"
+        r"(?:,?[ \t]*" + _UNIT + r")?"
+        r"|\bp\.?[ \t]?o\.?[ \t]?box[ \t]+\d{1,7}\b"
+        r"|\b(?:apt\.?|apartment|suite|ste\.?|unit)[ \t]*#?[ \t]*\d{1,6}[A-Z]?\b",
+        re.IGNORECASE,
+    )
+
+
+class ZipDetector(PatternDetector):
+    """US ZIP and ZIP+4 after a state name or code, or given with a label."""
+
+    name, kind, score = "zip", Kind.ZIP, 0.85
+    pattern = re.compile(
+        r"(?:\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|"
+        r"UT|V[AT]|W[AIVY]|PR|GU|VI),?\s+|\b(?:zip|zip code|postal code|postcode)\s*(?:is|:)?\s*)"
+        r"(?P<zip>\d{5}(?:-\d{4})?)\b",
+        re.IGNORECASE,
+    )
+    group = "zip"
+
+
+_MONTHS = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_DATE = (
+    r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|" + _MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTHS + r"\.?,?\s+\d{4}|" + _MONTHS + r"\.?\s+\d{4})"
+)
+
+
+class PersonalDateDetector(PatternDetector):
+    """Dates tied to a person: birth, death, marriage, retirement, separation, application."""
+
+    name, kind, score = "personal_date", Kind.DATE, 0.9
+    pattern = re.compile(
+        r"\b(?:born|birth|birthday|dob|d\.o\.b\.?|died|death|deceased|passed away|married|marriage|divorced|"
+        r"retired|retirement date|separat(?:ed|ion)|applied|application date|hired|date of)\b"
+        r"[^.\n\d]{0,24}?(?P<date>" + _DATE + r")",
+        re.IGNORECASE,
+    )
+    group = "date"
+
+
+class HighAgeDetector(PatternDetector):
+    """Ages over 89, which identify on their own (HIPAA safe harbor)."""
+
+    name, kind, score = "age", Kind.AGE, 0.9
+    pattern = re.compile(
+        r"\b(?:age[ds]?|aged)\s*:?\s*(?P<a>\d{2,3})\b|\b(?P<b>\d{2,3})[ -](?:years?|yrs?)[ -]old\b|\bturn(?:ed|s|ing)? (?P<c>\d{2,3})\b",
+        re.IGNORECASE,
+    )
+
+    def find(self, text: str) -> Iterator[Span]:
+        for m in self.pattern.finditer(text):
+            for g in ("a", "b", "c"):
+                if m.group(g) and 89 < int(m.group(g)) < 130:
+                    yield Span(m.start(g), m.end(g), self.kind, self.name, self.score)
+
+
+PATTERN_DETECTORS: tuple[type[PatternDetector], ...] = (
+    EmailDetector, URLDetector, IPDetector, SSNDetector, CreditCardDetector, IBANDetector,
+    ClaimNumberDetector, LabelledIdDetector, PhoneDetector, StreetAddressDetector, ZipDetector,
+    PersonalDateDetector, HighAgeDetector,
+)

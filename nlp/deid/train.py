@@ -1,0 +1,177 @@
+"""Train the person tagger and write ``data/person_model.npz``.
+
+    python -m nlp.deid.train [--wnut PATH] [--banking PATH] [--seed 0]
+
+Training data: WNUT-17 *train* (CC BY 4.0, Derczynski et al. 2017), our own customer-
+experience sentence templates filled with public-domain 1990 US Census names, and
+BANKING77 *train* queries (CC BY 4.0, Casanueva et al. 2020) as text without names. The
+Presidio synthetic set and WNUT-17 dev are never used here: they are the evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import time
+from pathlib import Path
+
+from .lexicon import load
+from .person import MODEL_PATH, PersonTagger, tokenize
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+# {F} first name, {L} surname, {N} full name; everything else is literal text.
+TEMPLATES = [
+    "My name is {N} and I retired from the VA in December.",
+    "Hi, this is {F} from Retirement Services returning your call.",
+    "I spoke with {N} on the phone and she said the claim was still pending.",
+    "{F}: I called three times about my interim pay.",
+    "{N}: The letter never arrived.",
+    "Moderator: Thanks {F}, can you say more about that?",
+    "Ms. {L} explained the survivor annuity forms.",
+    "Mr. {L} from my agency sent the paperwork in January.",
+    "Sgt. {L} helped me with the service history.",
+    "Dr. {N} signed the disability form.",
+    "My husband {F} passed away last spring and I applied for the survivor benefit.",
+    "Please call {F} back at the number on file.",
+    "Dear {F}, your application has been received.",
+    "Thanks {F}!",
+    "cc: {N}",
+    "Agent {N} escalated the ticket.",
+    "{N} said the FEHB premium was wrong.",
+    "I asked {F} whether Services Online would show the status.",
+    "According to {F} {L}, the file was incomplete.",
+    "{F} and {F2} both told me to wait.",
+    "The caller, {N}, wants to update the direct deposit.",
+    "Customer {N} reports that Login.gov rejected the documents.",
+    "Annuitant {N} called about the tax form.",
+    "When I reached {F} she was kind and actually looked at my file.",
+    "{L} told me the computation would take another month.",
+    "I'm {F}, I worked at the IRS for thirty years.",
+    "Contact: {N}",
+    "From: {N}",
+    "Spoke to {F} in HR who said to email OPM.",
+    "my name is {n} and i need help with my annuity",
+    "talked to {f} on the phone today",
+    "{n} from the help desk never called back",
+    "thanks {f} for your help",
+    "INTERVIEWER: Welcome {F}. {F2}: Thank you.",
+    "{U} CALLED ABOUT THE MISSING PAYMENT",
+    "P2 ({F}): The people on the phone were helpful.",
+    "Signed, {N}",
+    "{N}, a retired letter carrier, said the forms were confusing.",
+    "My daughter {F} helped me fill in the forms online.",
+    "I work with {F} {L} and {F2} at the agency.",
+]
+NEGATIVE = [
+    "Thanks for joining. Can you walk me through what happened after you applied?",
+    "Retirement Services processes more than one hundred thousand claims each year.",
+    "Services Online would not let me in.",
+    "The FEHB premium came out of the interim payments.",
+    "USAJOBS asked me to upload my resume again.",
+    "Dear Sir or Madam, I am writing about my annuity.",
+    "On Monday I called the Retirement Information Office.",
+    "The Office of Personnel Management sent a letter in March.",
+    "Login.gov asked for documents I did not have.",
+    "Please Help! The Payment Is Late Again.",
+    "I worked for the Department of Veterans Affairs in Denver.",
+    "Moderator: How did that change how you felt about the process?",
+    "P1: It was the worst time of my life.",
+    "THE CHECK NEVER ARRIVED AND NOBODY CALLED BACK",
+    "Federal Employees Retirement System and Civil Service Retirement System.",
+]
+
+
+def _wnut(path: Path) -> tuple[list[list[str]], list[list[int]]]:
+    seqs, labels, toks, tags = [], [], [], []
+    for line in path.open(encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line.strip():
+            if toks:
+                seqs.append(toks)
+                labels.append(tags)
+            toks, tags = [], []
+            continue
+        parts = line.split("\t")
+        toks.append(parts[0])
+        tags.append(int(parts[-1].endswith("person")))
+    if toks:
+        seqs.append(toks)
+        labels.append(tags)
+    return seqs, labels
+
+
+def _label_text(text: str, spans: list[tuple[int, int]]) -> tuple[list[str], list[int]]:
+    toks = tokenize(text)
+    return [t for _, _, t in toks], [int(any(s <= a and b <= e for s, e in spans)) for a, b, _ in toks]
+
+
+def _templates(rng: random.Random, n: int) -> tuple[list[list[str]], list[list[int]]]:
+    lex = load()
+    firsts = sorted(lex.first_rank, key=lex.first_rank.get)
+    lasts = sorted(lex.last_rank, key=lex.last_rank.get)[:40000]
+    seqs, labels = [], []
+    for _ in range(n):
+        template = rng.choice(TEMPLATES)
+        case = rng.random()
+        values = {}
+        for key in ("F", "F2", "L"):
+            pool = firsts if key != "L" else lasts
+            # Surnames serve as given names too: the Census first-name list is mostly Western.
+            if key != "L" and rng.random() < 0.25:
+                pool = lasts
+            name = rng.choice(pool[: rng.choice((200, 2000, len(pool)))]).capitalize()
+            values[key] = name.lower() if case < 0.15 else name.upper() if case < 0.22 else name
+        values["N"] = f"{values['F']} {values['L']}"
+        values["n"], values["f"] = values["N"].lower(), values["F"].lower()
+        values["U"] = values["N"].upper()
+        text, spans, pos = "", [], 0
+        for piece in _split(template):
+            if piece.startswith("{"):
+                value = values[piece[1:-1]]
+                spans.append((len(text), len(text) + len(value)))
+                text += value
+            else:
+                text += piece
+        toks, tags = _label_text(text, spans)
+        seqs.append(toks)
+        labels.append(tags)
+    return seqs, labels
+
+
+def _split(template: str) -> list[str]:
+    import re
+
+    return [p for p in re.split(r"(\{[A-Za-z0-9]+\})", template) if p]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train the person tagger.")
+    parser.add_argument("--wnut", type=Path, default=SHARED / "deid" / "wnut17_train.conll")
+    parser.add_argument("--banking", type=Path, default=SHARED / "themes" / "banking77" / "train.csv")
+    parser.add_argument("--templates", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    seqs, labels = _wnut(args.wnut)
+    print(f"WNUT-17 train: {len(seqs)} texts, {sum(map(sum, labels))} person tokens")
+    s, lab = _templates(rng, args.templates)
+    seqs += s
+    labels += lab
+    with args.banking.open(encoding="utf-8") as handle:
+        bank = [row["text"] for row in csv.DictReader(handle)]
+    for text in bank + NEGATIVE * 20:
+        toks, tags = _label_text(text, [])
+        seqs.append(toks)
+        labels.append(tags)
+    print(f"all: {len(seqs)} sequences, {sum(map(len, labels))} tokens, {sum(map(sum, labels))} person tokens")
+    started = time.process_time()
+    tagger = PersonTagger().fit(seqs, labels)
+    print(f"fit in {time.process_time() - started:.1f} CPU-s; {int((tagger.coef_ != 0).sum())} non-zero weights")
+    tagger.save(args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB)")
+
+
+if __name__ == "__main__":
+    main()
