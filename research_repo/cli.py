@@ -142,6 +142,29 @@ def demo_command(data_dir: Path | None, host: str, port: int, serve: bool) -> No
         serve_app(app, host, port, threads=8)
 
 
+@main.command("deidentify", with_appcontext=False)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--summary-only", is_flag=True, help="Print only the counts of what was replaced.")
+def deidentify_command(paths: tuple[Path, ...], summary_only: bool) -> None:
+    """Print each text file de-identified, then its redaction summary (never the values)."""
+    import json
+
+    from nlp.deid import Deidentifier
+
+    engine = Deidentifier().fit()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 first.") from None
+        result = engine.deidentify(text)
+        if len(paths) > 1:
+            click.echo(f"==> {path.name} <==")
+        if not summary_only:
+            click.echo(result.text)
+        click.echo(json.dumps({"counts": result.counts}, sort_keys=True), err=not summary_only)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(studies_group)

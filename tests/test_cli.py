@@ -146,3 +146,20 @@ def test_serve_answers_with_a_production_server(tmp_path):
 def test_serve_refuses_an_uninitialised_database(fresh_app):
     result = _invoke(fresh_app, "serve")
     assert result.exit_code == 1 and "run `research-repo init` first" in result.output
+
+
+def test_deidentify_prints_redacted_text_and_counts(tmp_path):
+    note = tmp_path / "interview.txt"
+    note.write_text("MARIA: My claim is CSA 1234567 and my phone is 202-555-0143.\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["deidentify", str(note)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("[PERSON_1]: My claim is [CLAIM_1] and my phone is [PHONE_1].")
+    assert '{"counts": {"CLAIM": 1, "PERSON": 1, "PHONE": 1}}' in result.stderr
+    assert "1234567" not in result.stderr and "MARIA" not in result.stdout
+
+
+def test_deidentify_rejects_text_that_is_not_utf8(tmp_path):
+    bad = tmp_path / "legacy.txt"
+    bad.write_bytes("Jos\xe9 called".encode("cp1252"))
+    result = CliRunner().invoke(main, ["deidentify", str(bad)])
+    assert result.exit_code == 1 and "not UTF-8 text (byte 3)" in result.output

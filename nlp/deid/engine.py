@@ -10,8 +10,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sklearn.base import BaseEstimator
+
 from .lexicon import TITLES, load
+from .address import AddressBlockDetector
 from .patterns import PATTERN_DETECTORS
+from .places import PlaceDetector
 from .person import PersonTagger, tokenize
 from .spans import Kind, Span, resolve_overlaps
 
@@ -121,7 +125,7 @@ class Pseudonyms:
         return f"[{kind.value}_{table[key]}]"
 
 
-class Deidentifier:
+class Deidentifier(BaseEstimator):
     """Find identifiers and replace them with consistent pseudonyms.
 
     Parameters
@@ -138,7 +142,7 @@ class Deidentifier:
         Redact every other mention of a name found anywhere in the same text.
     """
 
-    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.35,
+    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.3,
                  propagate: bool = True) -> None:
         self.kinds = kinds
         self.allow = allow
@@ -151,7 +155,7 @@ class Deidentifier:
         load()
         self.kinds_ = frozenset(self.kinds) if self.kinds is not None else frozenset(Kind)
         self.allow_ = DEFAULT_ALLOW | {a.lower() for a in self.allow}
-        self.detectors_ = [cls() for cls in PATTERN_DETECTORS if cls.kind in self.kinds_]
+        self.detectors_ = [cls() for cls in (*PATTERN_DETECTORS, AddressBlockDetector, PlaceDetector) if cls.kind in self.kinds_]
         self.tagger_ = PersonTagger(threshold=self.person_threshold).load() if Kind.PERSON in self.kinds_ else None
         return self
 

@@ -69,15 +69,16 @@ def load_conll(path: Path) -> list[Example]:
             spans.append(tuple(current))
         examples.append(Example(" ".join(text), spans))
 
-    for line in path.open(encoding="utf-8"):
-        line = line.rstrip("\n")
-        if not line.strip():
-            if tokens:
-                flush()
-            tokens = []
-            continue
-        parts = line.split("\t")
-        tokens.append((parts[0], parts[-1]))
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            line = line.rstrip("\n")
+            if not line.strip():
+                if tokens:
+                    flush()
+                tokens = []
+                continue
+            parts = line.split("\t")
+            tokens.append((parts[0], parts[-1]))
     if tokens:
         flush()
     return examples

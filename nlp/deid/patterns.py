@@ -139,6 +139,7 @@ class ClaimNumberDetector(PatternDetector):
 _ID_LABEL = (
     r"(?:claim|case|ticket|incident|request|account|acct|member|policy|reference|ref|confirmation|application|"
     r"record|file|badge|employee|emp|staff|customer|user|order|invoice|tracking|retirement|annuitant|"
+    r"card|cc|credit card|debit card|bank account|routing number|"
     r"driver'?s? ?licen[cs]e|licen[cs]e|dl|passport|medicare|medicaid|insurance|routing|voter|tax|"
     r"(?:csa|csf|opm) ?claim)"
 )
@@ -165,8 +166,8 @@ class PhoneDetector(PatternDetector):
 
     name, kind, score = "phone", Kind.PHONE, 0.85
     pattern = re.compile(
-        r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,5}(?:[\s.-]{1,2}\d{1,5}){0,5}"
-        r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?(?![\w/-]|\.\d)"
+        r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,12}(?:[ \t.-]{1,2}\d{1,10}){0,5}"
+        r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?(?![\w/]|-\d|\.\d)"
     )
 
     def accept(self, value: str, match: re.Match) -> bool:
@@ -175,8 +176,10 @@ class PhoneDetector(PatternDetector):
             return False
         if "\n" in value or re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}", value):
             return False  # dates
-        if re.fullmatch(r"\d+", value):
-            return len(value) == 10 or value.startswith("+")  # bare 10 digits: a US number
+        if re.fullmatch(r"\+?\d+", value):
+            # Bare digits: a US number of 10, an international one with +, or a label before it.
+            label = re.search(r"(?i)(?:phone|tel|mobile|cell|fax|desk|call|text|whatsapp)\W{0,3}$", match.string[max(0, match.start() - 12):match.start()])
+            return len(value) == 10 or value.startswith("+") or (label is not None and 7 <= len(value) <= 13)
         if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+", value):
             return False  # amounts
         return True

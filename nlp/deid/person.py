@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.linear_model import LogisticRegression
 
@@ -89,7 +90,7 @@ def token_features(tokens: list[str], lex: Lexicon) -> list[list[str]]:
     return out
 
 
-class PersonTagger:
+class PersonTagger(BaseEstimator):
     """Find person names.
 
     Parameters

@@ -62,7 +62,43 @@ TEMPLATES = [
     "{N}, a retired letter carrier, said the forms were confusing.",
     "My daughter {F} helped me fill in the forms online.",
     "I work with {F} {L} and {F2} at the agency.",
+    "Name: {N}",
+    "Name: {N}\nPhone: 555 0100",
+    "{F} had given the forms to the agency.",
+    "She named him {F}.",
+    "Have you been to a {N} concert?",
+    "This song by {L} is a perfect example.",
+    "{F} spent a year abroad before joining the agency.",
+    "The true story of {F} was never told.",
+    "I'm {f}'s daughter and I handle her benefits.",
+    "You can tell she was a huge {N} fan.",
+    "Written by {N} in the newsletter.",
+    "{N}\n\nRetirement Services",
+    "Participants: {F}, {F2} and {L}.",
+    "We met {F} and {F2} at the benefits fair.",
+    "{F} {L} ({F2}) said the website was confusing.",
+    "Interviewed by {N}.",
+    "Do you know {F}?",
+    "Ask {F} about the deposit.",
 ]
+_ACCENTS = {"a": "áàäåã", "e": "éèëě", "i": "íï", "o": "óöøô", "u": "úüů", "c": "čç", "s": "šś", "z": "žź",
+            "n": "ñň", "r": "ř", "y": "ý", "l": "ł", "g": "ğ"}
+_SYLLABLES = ("ka ri to na mi sa ko ha yu ta ne ro li va de jo an el is ul or ek ma sh ch zu ba ga da lo "
+              "ni ru bi ko ja ve sta mir dra vi ole tsu hi ak ar in").split()
+
+
+def _accented(name: str, rng: random.Random) -> str:
+    chars = list(name)
+    for i, ch in enumerate(chars):
+        options = _ACCENTS.get(ch.lower())
+        if options and rng.random() < 0.3:
+            new = rng.choice(options)
+            chars[i] = new.upper() if ch.isupper() else new
+    return "".join(chars)
+
+
+def _invented(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.choice((2, 2, 3, 3, 4))))
 NEGATIVE = [
     "Thanks for joining. Can you walk me through what happened after you applied?",
     "Retirement Services processes more than one hundred thousand claims each year.",
@@ -84,17 +120,18 @@ NEGATIVE = [
 
 def _wnut(path: Path) -> tuple[list[list[str]], list[list[int]]]:
     seqs, labels, toks, tags = [], [], [], []
-    for line in path.open(encoding="utf-8"):
-        line = line.rstrip("\n")
-        if not line.strip():
-            if toks:
-                seqs.append(toks)
-                labels.append(tags)
-            toks, tags = [], []
-            continue
-        parts = line.split("\t")
-        toks.append(parts[0])
-        tags.append(int(parts[-1].endswith("person")))
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            line = line.rstrip("\n")
+            if not line.strip():
+                if toks:
+                    seqs.append(toks)
+                    labels.append(tags)
+                toks, tags = [], []
+                continue
+            parts = line.split("\t")
+            toks.append(parts[0])
+            tags.append(int(parts[-1].endswith("person")))
     if toks:
         seqs.append(toks)
         labels.append(tags)
@@ -120,7 +157,13 @@ def _templates(rng: random.Random, n: int) -> tuple[list[list[str]], list[list[i
             # Surnames serve as given names too: the Census first-name list is mostly Western.
             if key != "L" and rng.random() < 0.25:
                 pool = lasts
-            name = rng.choice(pool[: rng.choice((200, 2000, len(pool)))]).capitalize()
+            roll = rng.random()
+            if roll < 0.15:
+                name = _invented(rng).capitalize()  # a name no list holds
+            else:
+                name = rng.choice(pool[: rng.choice((200, 2000, len(pool)))]).capitalize()
+                if roll < 0.4:
+                    name = _accented(name, rng)
             values[key] = name.lower() if case < 0.15 else name.upper() if case < 0.22 else name
         values["N"] = f"{values['F']} {values['L']}"
         values["n"], values["f"] = values["N"].lower(), values["F"].lower()
@@ -149,7 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Train the person tagger.")
     parser.add_argument("--wnut", type=Path, default=SHARED / "deid" / "wnut17_train.conll")
     parser.add_argument("--banking", type=Path, default=SHARED / "themes" / "banking77" / "train.csv")
-    parser.add_argument("--templates", type=int, default=20000)
+    parser.add_argument("--templates", type=int, default=30000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args()

@@ -1,0 +1,94 @@
+"""Street addresses as whole blocks: a street line, then the unit, city, region, country
+and postcode lines or comma-separated parts that follow it."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .patterns import StreetAddressDetector
+from .spans import Kind, Span
+
+_CAP = r"[A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-Я∆]"
+_WORD = r"[\wÀ-ÿĀ-žΑ-ωА-я∆'’.-]+"
+_PARTICLES = r"(?:de|del|della|di|da|do|dos|du|des|la|le|les|van|von|der|den|het|y|e|of|the|and|ul\.|al\.)"
+# A house number, then one to six words that begin with a capital (or are particles), then
+# maybe a second number: "3247 Rua Igreja 25", "24 Clarke Avenue", "9383 ul. Chrzanowskiego 4".
+_NUMBERED = re.compile(
+    r"(?<![\w./-])\d{1,6}[A-Za-z]?(?:[ \t]+(?:" + _PARTICLES + r"|" + _CAP + _WORD + r")){1,6}(?:[ \t]+\d{1,5}[A-Za-z]?)?(?![\w-])"
+)
+# A street name then a number, on a line of its own: "Mellemvej 32", "Kaevu 94".
+_NAME_NUMBER_LINE = re.compile(r"(?m)^[ \t>?*]*(?P<a>" + _CAP + _WORD + r"(?:[ \t]+" + _WORD + r"){0,3}[ \t]+\d{1,5}[A-Za-z]?)[ \t]*$")
+_MILITARY = re.compile(
+    r"(?i)\b(?:psc|unit|cmr)[ \t]+\d{3,5},?[ \t]+box[ \t]+\d{1,5}|\b(?:uss|usns|usnv|uscgc)[ \t]+\w+(?:[ \t]+\w+)?"
+    r"|\b(?:apo|fpo|dpo)[ \t]+(?:aa|ae|ap)[ \t]+\d{5}"
+)
+_CORNER = re.compile(r"(?i)\bthe corner of\b[^.?!\n]{3,80}")
+_UNIT_LINE = re.compile(r"(?i)^(?:apt\.?|apartment|suite|ste\.?|unit|floor|fl\.?|room|rm\.?|building|bldg\.?|#)\s*[\w-]{1,8}\b")
+_PLACE_PART = re.compile(
+    r"^(?:,\s*)?(?:(?:" + _CAP + r"[\wÀ-ÿĀ-žΑ-ωА-я'’.()-]*|" + _PARTICLES + r"|\(?\w+\)?|[A-Z]{2}|\d{3,6}(?:[ -]?\d{2,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d)[ \t,]*){1,6}$"
+)
+_PREFIX = re.compile(r"^[ \t>?*]*")
+
+
+def _place_like(part: str) -> bool:
+    part = part.strip()
+    if not part or len(part) > 48 or part.count(" ") > 5:
+        return False
+    if re.search(r"[.?!:;]\s|[?!:;]$|\b(?:is|are|was|the|and|for|you|please)\b", part, re.IGNORECASE) and not re.match(r"(?i)^(apt|suite|ste)\.", part):
+        return False
+    return bool(_UNIT_LINE.match(part) or _PLACE_PART.match(part) or part.lower() == "nan")
+
+
+class AddressBlockDetector:
+    name, kind, score = "address_block", Kind.ADDRESS, 0.85
+
+    def __init__(self) -> None:
+        self._street = StreetAddressDetector()
+
+    def _anchors(self, text: str) -> Iterator[tuple[int, int]]:
+        for span in self._street.find(text):
+            yield span.start, span.end
+        for m in _NUMBERED.finditer(text):
+            words = m.group().split()
+            # "3 Times" or "2020 Annual Report" are not addresses: want a street-like shape,
+            # i.e. a second number, or a line of its own, or a unit/place after it.
+            rest = text[m.end():m.end() + 40]
+            at_line_start = text[:m.start()].rstrip(" \t>?*").endswith("\n") or m.start() == 0 or text[:m.start()].rstrip().endswith(":")
+            if re.search(r"\d", " ".join(words[1:])) or at_line_start or re.match(r"\s*(?:\n|,\s*" + _CAP + r"|,?\s*(?:apt|suite|unit)\b)", rest, re.IGNORECASE):
+                if len(words) >= 2:
+                    yield m.start(), m.end()
+        for m in _NAME_NUMBER_LINE.finditer(text):
+            following = text[m.end():m.end() + 60].lstrip("\n")
+            first = _PREFIX.sub("", following.split("\n", 1)[0])
+            if _place_like(first):
+                yield m.start("a"), m.end("a")
+        for m in _MILITARY.finditer(text):
+            yield m.start(), m.end()
+        for m in _CORNER.finditer(text):
+            yield m.start() + len("the corner of "), m.end()
+
+    def _extend(self, text: str, end: int) -> int:
+        # Same line: ", Suite 263, Montealegre del Castillo, Spain 49079"
+        while True:
+            m = re.match(r",?[ \t]*([^,\n]{1,48})", text[end:])
+            if not m or not text[end:end + 1] in ", \t" or not _place_like(m.group(1)):
+                break
+            if text[end:end + 1] in " \t" and not _UNIT_LINE.match(m.group(1).strip()):
+                break  # a space continues only into a unit ("... 25 Apt. 864")
+            end += m.end()
+        # Following lines: unit, city, ", CO", "Uruguay 64677"; one blank line allowed.
+        lines = 0
+        while lines < 5:
+            m = re.match(r"[ \t]*\n(?:[ \t>?*]*\n)?([ \t>?*]*)([^\n]*)", text[end:])
+            if not m:
+                break
+            line = m.group(2).rstrip()
+            if not _place_like(line):
+                break
+            end += m.start(2) + len(line)
+            lines += 1
+        return end
+
+    def find(self, text: str) -> Iterator[Span]:
+        for start, end in self._anchors(text):
+            yield Span(start, self._extend(text, end), self.kind, self.name, self.score)

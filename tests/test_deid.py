@@ -1,0 +1,134 @@
+"""nlp.deid: what each kind of identifier becomes, pseudonyms, roster, allow-list, summary."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nlp.deid import Deidentifier, Kind, Roster
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Deidentifier().fit()
+
+
+# (text, the identifier planted in it, the pseudonym kind it must become)
+CASES = [
+    ("Email me at maria.alvarez@example.com tomorrow.", "maria.alvarez@example.com", "EMAIL"),
+    ("Call (202) 555-0143 ext. 12 after noon.", "(202) 555-0143 ext. 12", "PHONE"),
+    ("My number is 2025550143.", "2025550143", "PHONE"),
+    ("Reach me on +44 20 7946 0958 in London.", "+44 20 7946 0958", "PHONE"),
+    ("Cell: 202.555.0143", "202.555.0143", "PHONE"),
+    ("SSN 123-45-6789 on the form.", "123-45-6789", "SSN"),
+    ("My ITIN is 912-78-1234.", "912-78-1234", "SSN"),
+    ("social security number: 123456789", "123456789", "SSN"),
+    ("Claim CSA 1234567 is pending.", "CSA 1234567", "CLAIM"),
+    ("Survivor claim CSF2034567 was opened.", "CSF2034567", "CLAIM"),
+    ("Ticket #INC-20391 was escalated.", "INC-20391", "ID"),
+    ("Case number: 2024-118733 closed.", "2024-118733", "ID"),
+    ("Employee ID E1938475 on file.", "E1938475", "ID"),
+    ("Passport no. X12345678 expired.", "X12345678", "ID"),
+    ("My driver's license number is U62928788557186", "U62928788557186", "ID"),
+    ("Card 4111 1111 1111 1111 was charged.", "4111 1111 1111 1111", "CREDIT_CARD"),
+    ("Pay to GB82 WEST 1234 5698 7654 32 today.", "GB82 WEST 1234 5698 7654 32", "IBAN"),
+    ("See https://example.com/u/maria?id=7 for it.", "https://example.com/u/maria?id=7", "URL"),
+    ("Login came from 203.0.113.77 at night.", "203.0.113.77", "IP"),
+    ("Send it to 1600 Pennsylvania Avenue please.", "1600 Pennsylvania Avenue", "ADDRESS"),
+    ("Mail goes to P.O. Box 4471 now.", "P.O. Box 4471", "ADDRESS"),
+    ("Washington, DC 20500 is the ZIP.", "20500", "ZIP"),
+    ("I was born on March 3, 1931 in a small town.", "March 3, 1931", "DATE"),
+    ("My mother is 94 years old and still sharp.", "94", "AGE"),
+    ("We moved here from Fortaleza last year.", "Fortaleza", "LOCATION"),
+    ("I spoke with Ms. Alvarez about it.", "Alvarez", "PERSON"),
+    ("Sgt. Reyes signed the form.", "Reyes", "PERSON"),
+    ("my name is jose garcia and i need help", "jose garcia", "PERSON"),
+    ("THE AGENT TOLD MARIA ALVAREZ TO WAIT", "MARIA ALVAREZ", "PERSON"),
+    ("Then Oluwaseun Adeyemi called back.", "Oluwaseun Adeyemi", "PERSON"),
+    ("Nguyen Van Minh filed the claim.", "Nguyen Van Minh", "PERSON"),
+]
+
+
+@pytest.mark.parametrize(("text", "value", "kind"), CASES, ids=[c[2] + ":" + c[1] for c in CASES])
+def test_each_kind_is_replaced(engine, text, value, kind):
+    result = engine.deidentify(text)
+    assert value not in result.text
+    assert f"[{kind}_1]" in result.text, result.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I called OPM about my FERS annuity and the TSP.",
+        "USAJOBS and Login.gov both asked for my documents; Retirement Services never called.",
+        "My FEHB premium went up in March.",
+        "She is 45 years old.",  # only ages over 89 identify
+        "I waited 70 minutes on hold on Monday.",
+        "The letter said 3 to 5 business days.",
+    ],
+)
+def test_ordinary_text_is_left_alone(engine, text):
+    assert engine.deidentify(text).text == text
+
+
+def test_speaker_labels_that_are_names_are_redacted_and_roles_kept(engine):
+    text = "MODERATOR: How was it?\nMARIA: Slow.\nP2: Same for me.\nJohn Smith: Awful."
+    out = engine.deidentify(text).text
+    assert out.startswith("MODERATOR: How was it?\n[PERSON_1]: Slow.\nP2: Same for me.\n[PERSON_2]: Awful.")
+
+
+def test_every_mention_of_one_person_gets_one_pseudonym(engine):
+    text = ("Maria Alvarez called on Monday. Later Maria wrote again, and Ms. Alvarez asked for a call back. "
+            "Her neighbor Tomasz Kowalski called too.")
+    out = engine.deidentify(text).text
+    assert "Maria" not in out and "Alvarez" not in out and "Kowalski" not in out
+    assert out.count("[PERSON_1]") == 3
+    assert "[PERSON_2]" in out
+
+
+def test_a_name_found_once_is_redacted_everywhere_in_the_text(engine):
+    # "Will Price" alone is ambiguous; once the tagger finds "Will Price" the later "Price" goes too.
+    text = "I spoke with Will Price. Later Price said the claim was approved."
+    out = engine.deidentify(text).text
+    assert "Price" not in out
+
+
+def test_roster_names_are_always_redacted_and_never_stored_in_clear():
+    roster = Roster.from_names(b"study-key", ["New River"])
+    assert all(len(d) == 64 and "river" not in d.lower() for d in roster.digests)
+    text = "the new river said hello"
+    assert Deidentifier().fit().deidentify(text).text == text  # ordinary words: the tagger leaves them
+    assert Deidentifier(roster=roster).fit().deidentify(text).text == "the [PERSON_1] said hello"
+    other_key = Roster.from_names(b"another-study", ["New River"])
+    assert other_key.digests.isdisjoint(roster.digests)  # hashes are keyed per study
+
+
+def test_allow_list_can_be_extended():
+    text = "The Denver Service Center answered."
+    assert Deidentifier(allow=["Denver Service Center"]).fit().deidentify(text).text == text
+
+
+def test_summary_holds_counts_and_offsets_never_values(engine):
+    planted = ["Maria Alvarez", "123-45-6789", "maria@example.com", "CSA 1234567"]
+    result = engine.deidentify(f"{planted[0]} (SSN {planted[1]}, {planted[2]}) asked about {planted[3]}.")
+    summary = json.dumps(result.summary())
+    assert not any(p in summary for p in planted)
+    assert result.counts == {"PERSON": 1, "SSN": 1, "EMAIL": 1, "CLAIM": 1}
+    for kind, start, end in result.summary()["replacements"]:
+        assert result.text[start:end].startswith(f"[{kind}_")
+
+
+def test_find_returns_sorted_non_overlapping_spans_with_provenance(engine):
+    spans = engine.find("Maria Alvarez lives at 24 Clarke Avenue, email maria@example.com.")
+    assert spans == sorted(spans)
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))
+    assert {s.kind for s in spans} == {Kind.PERSON, Kind.ADDRESS, Kind.EMAIL}
+    assert all(s.detector and 0 < s.score <= 1 for s in spans)
+
+
+def test_estimator_contract():
+    engine = Deidentifier(person_threshold=0.5)
+    assert engine.get_params()["person_threshold"] == 0.5
+    assert not hasattr(engine, "detectors_")
+    assert engine.fit() is engine and hasattr(engine, "detectors_")
+    assert engine.transform(["Call 202-555-0143", "no identifiers here"]) == ["Call [PHONE_1]", "no identifiers here"]

@@ -1,0 +1,38 @@
+"""Floors on the evaluator's figures over the public data, so a regression fails CI.
+The data is read from ../shared/data/deid (see shared/data/SOURCES.md), never copied."""
+from __future__ import annotations
+
+import pytest
+
+from nlp.deid import Deidentifier
+from nlp.deid.evaluate import DATA, load_conll, load_presidio, score
+
+
+@pytest.fixture(scope="module")
+def engine():
+    assert DATA.is_dir(), f"{DATA} is missing: the evaluation data lives in shared/ beside the project"
+    return Deidentifier().fit()
+
+
+def test_loaders_read_the_whole_sets():
+    presidio = load_presidio(DATA / "presidio_synth_dataset_v2.json")
+    assert len(presidio) == 1500
+    dev = load_conll(DATA / "wnut17_dev.conll")
+    assert len(dev) == 1009
+    persons = [(e.text[a:b]) for e in dev for a, b, k in e.spans if k == "PERSON"]
+    assert len(persons) == 470 and all(p.strip() == p for p in persons)
+
+
+def test_presidio_synthetic_floor(engine):
+    result = score(load_presidio(DATA / "presidio_synth_dataset_v2.json"), engine)
+    char = result["overall"]["char"]
+    assert char["precision"] >= 0.85 and char["recall"] >= 0.84, char
+    recall = result["recall_by_gold_kind"]
+    for kind in ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS", "DOMAIN_NAME", "CREDIT_CARD"):
+        assert recall[kind]["span"] >= 0.99, (kind, recall[kind])
+    assert recall["PERSON"]["char"] >= 0.85
+
+
+def test_wnut17_dev_person_floor(engine):
+    result = score(load_conll(DATA / "wnut17_dev.conll"), engine)
+    assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.60
