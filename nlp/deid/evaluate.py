@@ -89,7 +89,18 @@ def _f2(p: float, r: float) -> float:
 
 
 def score(examples: list[Example], engine: Deidentifier) -> dict:
-    """Per gold kind: recall (char, span); per predicted kind: precision (char, span); overall."""
+    """Run ``engine`` over the examples (timed in CPU seconds) and score what it found."""
+    started = time.process_time()
+    predictions = [engine.find(ex.text) for ex in examples]
+    return score_predictions(examples, predictions, time.process_time() - started)
+
+
+def score_predictions(examples: list[Example], predictions: list, cpu: float) -> dict:
+    """Per gold kind: recall (char, span); per predicted kind: precision (char, span); overall.
+
+    ``predictions`` holds, per example, objects with ``start``, ``end`` and ``kind`` (an
+    enum or a string), so other engines' output can be scored the same way.
+    """
     gold_chars: dict[str, int] = {}
     hit_chars: dict[str, int] = {}
     gold_spans: dict[str, int] = {}
@@ -98,9 +109,6 @@ def score(examples: list[Example], engine: Deidentifier) -> dict:
     good_chars: dict[str, int] = {}
     pred_spans: dict[str, int] = {}
     good_spans: dict[str, int] = {}
-    started = time.process_time()
-    predictions = [engine.find(ex.text) for ex in examples]
-    cpu = time.process_time() - started
     for ex, pred in zip(examples, predictions, strict=True):
         covered = bytearray(len(ex.text) + 1)
         for s in pred:
@@ -115,7 +123,7 @@ def score(examples: list[Example], engine: Deidentifier) -> dict:
             gold_spans[kind] = gold_spans.get(kind, 0) + 1
             hit_spans[kind] = hit_spans.get(kind, 0) + (hit * 2 >= n)
         for s in pred:
-            k = s.kind.value
+            k = getattr(s.kind, "value", s.kind)
             n = s.end - s.start
             good = sum(gold[s.start:s.end])
             pred_chars[k] = pred_chars.get(k, 0) + n
