@@ -14,7 +14,13 @@ _PARTICLES = r"(?:de|del|della|di|da|do|dos|du|des|la|le|les|van|von|der|den|het
 # A house number, then one to six words that begin with a capital (or are particles), then
 # maybe a second number: "3247 Rua Igreja 25", "24 Clarke Avenue", "9383 ul. Chrzanowskiego 4".
 _NUMBERED = re.compile(
-    r"(?<![\w./-])\d{1,6}[A-Za-z]?(?:[ \t]+(?:" + _PARTICLES + r"|" + _CAP + _WORD + r")){1,6}(?:[ \t]+\d{1,5}[A-Za-z]?)?(?![\w-])"
+    r"(?<![\w./-])\d{1,6}[A-Za-z]?(?:[ \t]+\d{1,5})?(?:[ \t]+(?:" + _PARTICLES + r"|" + _CAP + _WORD + r")){1,6}(?:[ \t]+\d{1,5}[A-Za-z]?)?(?![\w-])"
+)
+# After an address cue, a street line in any case: "lives at 255 hersnapvej 18".
+_CUED = re.compile(
+    r"(?i:\b(?:lives? at|living at|address(?: is)?:?|located at|drops you off at|sent to|send it to|deliver(?:ed)? to|"
+    r"is on|enter on|at the corner of)\s+)"
+    r"(?P<a>(?:\d{1,6}[A-Za-z]?[ \t]+){0,2}(?:[A-Z]\.[ \t]?)?" + _WORD + r"(?:[ \t]+" + _WORD + r"){0,5}?[ \t]+\d{1,5}[A-Za-z]?\.?)(?![\w-])"
 )
 # A street name then a number, on a line of its own: "Mellemvej 32", "Kaevu 94".
 _NAME_NUMBER_LINE = re.compile(r"(?m)^[ \t>?*]*(?P<a>" + _CAP + _WORD + r"(?:[ \t]+" + _WORD + r"){0,3}[ \t]+\d{1,5}[A-Za-z]?)[ \t]*$")
@@ -62,6 +68,8 @@ class AddressBlockDetector:
             first = _PREFIX.sub("", following.split("\n", 1)[0])
             if _place_like(first):
                 yield m.start("a"), m.end("a")
+        for m in _CUED.finditer(text):
+            yield m.start("a"), m.end("a")
         for m in _MILITARY.finditer(text):
             yield m.start(), m.end()
         for m in _CORNER.finditer(text):

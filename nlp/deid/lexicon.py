@@ -13,8 +13,9 @@ TITLES = frozenset(
     "maj major gen general adm admiral rev reverend fr father sr sister br brother hon sen senator rep gov judge "
     "officer agent nurse coach uncle aunt auntie grandma grandpa mom dad madam sir dear".split()
 )
-# Token pattern shared by training and tagging: words (with inner apostrophes), or one symbol.
-TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|\S")
+# Token pattern shared by training and tagging: words (with inner apostrophes, as in
+# O'Brien, but not a possessive 's, so "Szczepańska's" yields the name), or one symbol.
+TOKEN = re.compile(r"[^\W_]+(?:['’](?![sS]\b)[^\W_]+)*|\S")
 
 
 @dataclass(frozen=True)

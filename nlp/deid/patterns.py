@@ -243,6 +243,26 @@ class PersonalDateDetector(PatternDetector):
     group = "date"
 
 
+class FullDateDetector(PatternDetector):
+    """Dates given to the day ("1/23/1984", "2000-04-16", "March 3, 1931"). In interview notes
+    and tickets these are a person's dates (birth, call, claim); a year or weekday alone is not."""
+
+    name, kind, score = "full_date", Kind.DATE, 0.8
+    pattern = re.compile(
+        r"(?<![\w/.-])(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?"
+        r"|" + _MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}"
+        r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTHS + r"\.?,?\s+(?:19|20)\d{2})(?![\w/-])",
+        re.IGNORECASE,
+    )
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        parts = re.split(r"[/.-]", value)
+        if len(parts) == 3 and all(p.isdigit() for p in parts) and len(parts[0]) <= 2:
+            a, b = int(parts[0]), int(parts[1])
+            return 1 <= a <= 31 and 1 <= b <= 31 and min(a, b) <= 12
+        return True
+
+
 class HighAgeDetector(PatternDetector):
     """Ages over 89, which identify on their own (HIPAA safe harbor)."""
 
@@ -262,5 +282,5 @@ class HighAgeDetector(PatternDetector):
 PATTERN_DETECTORS: tuple[type[PatternDetector], ...] = (
     EmailDetector, URLDetector, IPDetector, SSNDetector, CreditCardDetector, IBANDetector,
     ClaimNumberDetector, LabelledIdDetector, PhoneDetector, StreetAddressDetector, ZipDetector,
-    PersonalDateDetector, HighAgeDetector,
+    PersonalDateDetector, FullDateDetector, HighAgeDetector,
 )
