@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nlp.deid import Deidentifier
-from nlp.deid.evaluate import DATA, load_conll, load_presidio, score
+from nlp.deid.evaluate import DATA, load_conll, load_presidio, policy_view, score
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,22 @@ def test_loaders_read_the_whole_sets():
 def test_presidio_synthetic_floor(engine):
     result = score(load_presidio(DATA / "presidio_synth_dataset_v2.json"), engine)
     char = result["overall"]["char"]
-    assert char["precision"] >= 0.85 and char["recall"] >= 0.84, char
+    # Measured 0.866 / 0.901 (python -m nlp.deid.evaluate); floors leave a little room.
+    assert char["precision"] >= 0.85 and char["recall"] >= 0.89, char
     recall = result["recall_by_gold_kind"]
     for kind in ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS", "DOMAIN_NAME", "CREDIT_CARD"):
         assert recall[kind]["span"] >= 0.99, (kind, recall[kind])
-    assert recall["PERSON"]["char"] >= 0.85
+    assert recall["PERSON"]["char"] >= 0.92
+
+
+def test_policy_view_floor(engine):
+    examples = policy_view(load_presidio(DATA / "presidio_synth_dataset_v2.json"))
+    dropped = sum(len(e.spans) for e in load_presidio(DATA / "presidio_synth_dataset_v2.json")) - sum(
+        len(e.spans) for e in examples)
+    assert 0 < dropped < 400  # countries, US states, young ages, bare years: not identifiers
+    assert score(examples, engine)["overall"]["char"]["recall"] >= 0.92
 
 
 def test_wnut17_dev_person_floor(engine):
     result = score(load_conll(DATA / "wnut17_dev.conll"), engine)
-    assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.60
+    assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.68

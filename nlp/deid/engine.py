@@ -142,7 +142,7 @@ class Deidentifier(BaseEstimator):
         Redact every other mention of a name found anywhere in the same text.
     """
 
-    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.3,
+    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.2,
                  propagate: bool = True) -> None:
         self.kinds = kinds
         self.allow = allow
