@@ -67,8 +67,7 @@ def main() -> None:
         texts = [e.text for e in examples]
         kb = sum(len(t.encode()) for t in texts) / 1024
         rows = {}
-        for engine, runner in (("presidio", lambda: run_presidio(args.presidio_venv, texts)), ("ours", lambda: run_ours(texts))):
-            spans, cpu = runner()
+        for engine, (spans, cpu) in (("presidio", run_presidio(args.presidio_venv, texts)), ("ours", run_ours(texts))):
             rows[engine] = (score_predictions(examples, spans, cpu), kb / cpu)
         print(f"\n== {name}: {len(texts)} texts, {kb:.0f} KB")
         print(f"{'engine':<10}{'char P':>8}{'char R':>8}{'char F2':>9}{'span R':>8}{'person R':>10}{'KB/CPU-s':>10}")

@@ -8,6 +8,15 @@ from wtforms.validators import DataRequired, Length, Optional
 from .models import Method, Role
 
 
+def attach_error(form, exc) -> None:
+    """Show a service's domain error on the field it names, or above the form."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
 def _choices(enum_cls, members=None):
     return [SelectChoice(m.value, m.label) for m in (members or enum_cls)]
 

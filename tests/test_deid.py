@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -121,7 +122,7 @@ def test_summary_holds_counts_and_offsets_never_values(engine):
 def test_find_returns_sorted_non_overlapping_spans_with_provenance(engine):
     spans = engine.find("Maria Alvarez lives at 24 Clarke Avenue, email maria@example.com.")
     assert spans == sorted(spans)
-    assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))
+    assert all(a.end <= b.start for a, b in pairwise(spans))
     assert {s.kind for s in spans} == {Kind.PERSON, Kind.ADDRESS, Kind.EMAIL}
     assert all(s.detector and 0 < s.score <= 1 for s in spans)
 

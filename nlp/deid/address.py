@@ -79,7 +79,7 @@ class AddressBlockDetector:
         # Same line: ", Suite 263, Montealegre del Castillo, Spain 49079"
         while True:
             m = re.match(r",?[ \t]*([^,\n]{1,48})", text[end:])
-            if not m or not text[end:end + 1] in ", \t" or not _place_like(m.group(1)):
+            if not m or text[end:end + 1] not in ", \t" or not _place_like(m.group(1)):
                 break
             if text[end:end + 1] in " \t" and not _UNIT_LINE.match(m.group(1).strip()):
                 break  # a space continues only into a unit ("... 25 Apt. 864")

@@ -56,7 +56,7 @@ class Roster:
         return hmac.new(self._key, _norm(value).encode(), hashlib.sha256).hexdigest()
 
     @classmethod
-    def from_names(cls, key: bytes, names: Iterable[str]) -> "Roster":
+    def from_names(cls, key: bytes, names: Iterable[str]) -> Roster:
         roster = cls(key)
         digests = set()
         for name in names:
@@ -150,7 +150,7 @@ class Deidentifier(BaseEstimator):
         self.person_threshold = person_threshold
         self.propagate = propagate
 
-    def fit(self, X=None, y=None) -> "Deidentifier":
+    def fit(self, X=None, y=None) -> Deidentifier:
         """Load the detectors and the person model (once; no learning happens here)."""
         load()
         self.kinds_ = frozenset(self.kinds) if self.kinds is not None else frozenset(Kind)

@@ -109,7 +109,7 @@ class PersonTagger(BaseEstimator):
     def _hasher(self) -> FeatureHasher:
         return FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
 
-    def fit(self, sequences: list[list[str]], labels: list[list[int]]) -> "PersonTagger":
+    def fit(self, sequences: list[list[str]], labels: list[list[int]]) -> PersonTagger:
         lex = load()
         rows, y = [], []
         for tokens, tags in zip(sequences, labels, strict=True):
@@ -127,7 +127,7 @@ class PersonTagger(BaseEstimator):
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, index=nz.astype(np.int32), value=self.coef_[nz], intercept=self.intercept_)
 
-    def load(self, path: Path = MODEL_PATH) -> "PersonTagger":
+    def load(self, path: Path = MODEL_PATH) -> PersonTagger:
         data = np.load(path)
         coef = np.zeros(N_FEATURES, dtype=np.float32)
         coef[data["index"]] = data["value"]

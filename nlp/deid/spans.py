@@ -5,7 +5,7 @@ import enum
 from dataclasses import dataclass
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     PERSON = "PERSON"
     EMAIL = "EMAIL"
     PHONE = "PHONE"
@@ -37,7 +37,7 @@ class Span:
         if not 0 <= self.start < self.end:
             raise ValueError(f"empty or negative span {self.start}:{self.end}")
 
-    def overlaps(self, other: "Span") -> bool:
+    def overlaps(self, other: Span) -> bool:
         return self.start < other.end and other.start < self.end
 
     def __len__(self) -> int:

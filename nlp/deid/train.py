@@ -168,7 +168,7 @@ def _templates(rng: random.Random, n: int) -> tuple[list[list[str]], list[list[i
         values["N"] = f"{values['F']} {values['L']}"
         values["n"], values["f"] = values["N"].lower(), values["F"].lower()
         values["U"] = values["N"].upper()
-        text, spans, pos = "", [], 0
+        text, spans = "", []
         for piece in _split(template):
             if piece.startswith("{"):
                 value = values[piece[1:-1]]

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 
 from .. import access
 from ..extensions import db_session
-from ..forms import NewUserForm, UserUpdateForm
+from ..forms import NewUserForm, UserUpdateForm, attach_error
 from ..models import Role
 from ..services import accounts
 from ..services.errors import DomainError
@@ -39,8 +39,7 @@ def users():
             )
         except DomainError as exc:
             s.rollback()
-            target = getattr(form, exc.field, None) if exc.field else None
-            (target.errors if target is not None else form.form_errors).append(exc.message)
+            attach_error(form, exc)
         else:
             s.commit()
             flash(f"User {user.username} created.", "success")

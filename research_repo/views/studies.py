@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 
 from .. import access
 from ..extensions import db_session
-from ..forms import EmptyForm, MemberForm, StudyForm
+from ..forms import EmptyForm, MemberForm, StudyForm, attach_error
 from ..models import Method, Role
 from ..services import studies
 from ..services.errors import DomainError
@@ -20,14 +20,6 @@ def _input(form: StudyForm) -> studies.StudyInput:
         purpose=form.purpose.data, omb_control_number=form.omb_control_number.data,
         omb_expires_on=form.omb_expires_on.data, retention_until=form.retention_until.data,
     )
-
-
-def _attach_error(form, exc: DomainError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
 
 
 @bp.route("/")
@@ -54,7 +46,7 @@ def create():
             study = studies.create_study(s, current_user(), _input(form))
         except DomainError as exc:
             s.rollback()
-            _attach_error(form, exc)
+            attach_error(form, exc)
         else:
             s.commit()
             flash(f"Study created: {study.name}.", "success")
@@ -90,7 +82,7 @@ def edit(study_id: int):
             studies.update_study(s, current_user(), study.id, _input(form))
         except DomainError as exc:
             s.rollback()
-            _attach_error(form, exc)
+            attach_error(form, exc)
             study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
         else:
             s.commit()
@@ -117,7 +109,7 @@ def add_member(study_id: int):
             studies.set_member(s, current_user(), study.id, member_form.username.data, Role(member_form.role.data))
         except DomainError as exc:
             s.rollback()
-            _attach_error(member_form, exc)
+            attach_error(member_form, exc)
         else:
             s.commit()
             flash("Member saved.", "success")
