@@ -45,3 +45,22 @@ def test_policy_view_floor(engine):
 def test_wnut17_dev_person_floor(engine):
     result = score(load_conll(DATA / "wnut17_dev.conll"), engine)
     assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.68
+
+
+def test_shipped_person_model_is_what_the_training_script_makes(tmp_path):
+    """The weights in the repository come from `python -m nlp.deid.train`, nothing else."""
+    import numpy as np
+
+    from nlp.deid import train
+    from nlp.deid.person import MODEL_PATH
+
+    out = tmp_path / "model.npz"
+    import sys
+    from unittest import mock
+
+    with mock.patch.object(sys, "argv", ["train", "--out", str(out)]):
+        train.main()
+    built, shipped = np.load(out), np.load(MODEL_PATH)
+    assert np.array_equal(built["index"], shipped["index"])
+    assert np.allclose(built["value"], shipped["value"], atol=1e-6)
+    assert float(built["intercept"]) == pytest.approx(float(shipped["intercept"]))

@@ -164,7 +164,7 @@ def _templates(rng: random.Random, n: int) -> tuple[list[list[str]], list[list[i
                 name = rng.choice(pool[: rng.choice((200, 2000, len(pool)))]).capitalize()
                 if roll < 0.4:
                     name = _accented(name, rng)
-            values[key] = name.lower() if case < 0.15 else name.upper() if case < 0.22 else name
+            values[key] = name.lower() if case < 0.3 else name.upper() if case < 0.37 else name
         values["N"] = f"{values['F']} {values['L']}"
         values["n"], values["f"] = values["N"].lower(), values["F"].lower()
         values["U"] = values["N"].upper()
