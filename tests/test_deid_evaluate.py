@@ -2,10 +2,15 @@
 The data is read from ../shared/data/deid (see shared/data/SOURCES.md), never copied."""
 from __future__ import annotations
 
+import sys
+from unittest import mock
+
+import numpy as np
 import pytest
 
-from nlp.deid import Deidentifier
+from nlp.deid import Deidentifier, train
 from nlp.deid.evaluate import DATA, load_conll, load_presidio, policy_view, score
+from nlp.deid.person import MODEL_PATH
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +54,7 @@ def test_wnut17_dev_person_floor(engine):
 
 def test_shipped_person_model_is_what_the_training_script_makes(tmp_path):
     """The weights in the repository come from `python -m nlp.deid.train`, nothing else."""
-    import numpy as np
-
-    from nlp.deid import train
-    from nlp.deid.person import MODEL_PATH
-
     out = tmp_path / "model.npz"
-    import sys
-    from unittest import mock
-
     with mock.patch.object(sys, "argv", ["train", "--out", str(out)]):
         train.main()
     built, shipped = np.load(out), np.load(MODEL_PATH)
