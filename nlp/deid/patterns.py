@@ -279,8 +279,10 @@ class HighAgeDetector(PatternDetector):
                     yield Span(m.start(g), m.end(g), self.kind, self.name, self.score)
 
 
+# StreetAddressDetector is not listed: AddressBlockDetector runs it as an anchor and
+# returns each street line extended into its block.
 PATTERN_DETECTORS: tuple[type[PatternDetector], ...] = (
     EmailDetector, URLDetector, IPDetector, SSNDetector, CreditCardDetector, IBANDetector,
-    ClaimNumberDetector, LabelledIdDetector, PhoneDetector, StreetAddressDetector, ZipDetector,
+    ClaimNumberDetector, LabelledIdDetector, PhoneDetector, ZipDetector,
     PersonalDateDetector, FullDateDetector, HighAgeDetector,
 )
