@@ -7,6 +7,7 @@ import re
 import threading
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from research_repo.services import fixtures
@@ -84,15 +85,15 @@ def test_pages_are_accessible(live_server, page):
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill("wrong password!")
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("alert").inner_text().startswith("The username or password is not right")
+    expect(page.get_by_role("alert")).to_contain_text("The username or password is not right")
     check_page(page, "sign in with an error")
 
     sign_in(page, base, "admin", "demo-admin-password")
     check_page(page, "study list")
 
     page.get_by_role("link", name="Retirement Services: first year of annuity").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Retirement Services: first year of annuity"
-    assert page.get_by_role("row").count() == 7  # header and six sources
+    expect(page.get_by_role("heading", level=1)).to_have_text("Retirement Services: first year of annuity")
+    expect(page.get_by_role("row")).to_have_count(7)  # header and six sources
     check_page(page, "study page")
 
     page.get_by_role("link", name="Edit study and members").click()
@@ -100,7 +101,7 @@ def test_pages_are_accessible(live_server, page):
 
     page.goto(f"{base}/studies/new")
     page.get_by_role("button", name="Create study").click()  # empty: errors shown
-    assert page.locator(".usa-error-message").count() >= 2
+    expect(page.locator(".usa-error-message")).to_have_count(2)  # name and service
     check_page(page, "new study with errors")
 
     page.get_by_role("link", name="Users").click()
@@ -116,17 +117,18 @@ def test_researcher_creates_study_and_adds_member(live_server, page):
     page.get_by_label("Method").select_option("interviews")
     page.get_by_label("OMB control number").fill("3206-0252")
     page.get_by_role("button", name="Create study").click()
-    assert page.get_by_role("status").inner_text() == "Study created: USAJOBS applicant journeys."
+    expect(page.get_by_role("status")).to_have_text("Study created: USAJOBS applicant journeys.")
     page.get_by_role("link", name="Edit study and members").click()
     page.get_by_label("Username").fill("viewer")
     page.get_by_label("Role in this study").select_option("viewer")
     page.get_by_role("button", name="Save member").click()
-    assert page.get_by_role("row", name=re.compile("Demo Viewer")).count() == 1
+    expect(page.get_by_role("status")).to_have_text("Member saved.")
+    expect(page.get_by_role("row", name=re.compile("Demo Viewer"))).to_have_count(1)
     check_page(page, "edit study after adding a member")
 
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{base}/login")
-    assert page.get_by_role("status").inner_text() == "You are signed out."
+    expect(page.get_by_role("status")).to_have_text("You are signed out.")
 
 
 def test_small_screen_menu_is_accessible(live_server, browser):
