@@ -38,6 +38,8 @@ CASES = [
     ("Send it to 1600 Pennsylvania Avenue please.", "1600 Pennsylvania Avenue", "ADDRESS"),
     ("Mail goes to P.O. Box 4471 now.", "P.O. Box 4471", "ADDRESS"),
     ("Washington, DC 20500 is the ZIP.", "20500", "ZIP"),
+    ("ZIP: 7412 SL", "7412 SL", "ZIP"),
+    ("Postal code: 53-320 in the form.", "53-320", "ZIP"),
     ("I was born on March 3, 1931 in a small town.", "March 3, 1931", "DATE"),
     ("My mother is 94 years old and still sharp.", "94", "AGE"),
     ("We moved here from Fortaleza last year.", "Fortaleza", "LOCATION"),

@@ -215,12 +215,17 @@ class ZipDetector(PatternDetector):
 
     name, kind, score = "zip", Kind.ZIP, 0.85
     pattern = re.compile(
-        r"(?:\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|"
-        r"UT|V[AT]|W[AIVY]|PR|GU|VI),?\s+|\b(?:zip|zip code|postal code|postcode)\s*(?:is|:)?\s*)"
-        r"(?P<zip>\d{5}(?:-\d{4})?)\b",
-        re.IGNORECASE,
+        r"\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|"
+        r"UT|V[AT]|W[AIVY]|PR|GU|VI),?\s+(?P<zip>\d{5}(?:-\d{4})?)\b"
+        # With a label, any country's shape: "394 13", "53-320", "7412 SL", "SW1A 1AA".
+        r"|(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*(?:is|:)?\s*)"
+        r"(?P<labelled>(?=[A-Z0-9 -]*\d)[A-Z0-9]{2,5}(?:[ -][A-Z0-9]{2,4})?)\b"
     )
-    group = "zip"
+
+    def find(self, text: str) -> Iterator[Span]:
+        for m in self.pattern.finditer(text):
+            group = "zip" if m.group("zip") else "labelled"
+            yield Span(m.start(group), m.end(group), self.kind, self.name, self.score)
 
 
 _MONTHS = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
