@@ -12,18 +12,25 @@ _TRAIL = ".,;:!?)]}'\"»”’"
 
 
 class PatternDetector:
-    """One compiled pattern; subclasses may validate or trim each match."""
+    """One compiled pattern; subclasses may validate or trim each match.
+
+    ``groups`` names the capture groups that can hold the value, for patterns whose
+    alternatives capture it in different places; the first that matched is used.
+    """
 
     name = "pattern"
     kind: Kind
     pattern: re.Pattern
     score = 0.9
-    group = 0
+    groups: tuple[int | str, ...] = (0,)
 
     def find(self, text: str) -> Iterator[Span]:
         for match in self.pattern.finditer(text):
-            start, end = match.span(self.group)
-            if start == end or not self.accept(match.group(self.group), match):
+            group = next((g for g in self.groups if match.group(g) is not None), None)
+            if group is None:
+                continue
+            start, end = match.span(group)
+            if start == end or not self.accept(match.group(group), match):
                 continue
             yield Span(start, end, self.kind, self.name, self.score)
 
@@ -84,17 +91,17 @@ class SSNDetector(PatternDetector):
 
     name, kind, score = "ssn", Kind.SSN, 0.97
     pattern = re.compile(
-        r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])"
+        r"(?<![\w-])(?P<written>(?P<area>\d{3})(?P<sep>[- ])(?P<grp>\d{2})(?P=sep)(?P<serial>\d{4}))(?![\w-])"
         r"|(?i:\b(?:ssn|social security(?: number| no\.?| #)?|itin|taxpayer id(?:entification)?(?: number)?)"
-        r"\s*(?:is|was|:|#|number)?\s*:?\s*)(\d{9})\b"
+        r"\s*(?:is|was|:|#|number)?\s*:?\s*)(?P<bare>\d{9})\b"
     )
+    groups = ("written", "bare")
 
-    def find(self, text: str) -> Iterator[Span]:
-        for m in self.pattern.finditer(text):
-            if m.group(5):
-                yield Span(m.start(5), m.end(5), self.kind, self.name, self.score)
-            elif m.group(1) != "000" and m.group(3) != "00" and m.group(4) != "0000" and m.group(1) != "666":
-                yield Span(m.start(), m.end(), self.kind, self.name, self.score)
+    def accept(self, value: str, match: re.Match) -> bool:
+        # Never issued: area 000 or 666, group 00, serial 0000.
+        return match.group("bare") is not None or (
+            match.group("area") not in ("000", "666") and match.group("grp") != "00" and match.group("serial") != "0000"
+        )
 
 
 def luhn_ok(digits: str) -> bool:
@@ -154,7 +161,7 @@ class LabelledIdDetector(PatternDetector):
         r"(?P<id>[A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){3,24})",
         re.IGNORECASE,
     )
-    group = "id"
+    groups = ("id",)
 
     def accept(self, value: str, match: re.Match) -> bool:
         return sum(c.isdigit() for c in value) >= 3
@@ -221,11 +228,7 @@ class ZipDetector(PatternDetector):
         r"|(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*(?:is|:)?\s*)"
         r"(?P<labelled>(?=[A-Z0-9 -]*\d)[A-Z0-9]{2,5}(?:[ -][A-Z0-9]{2,4})?)\b"
     )
-
-    def find(self, text: str) -> Iterator[Span]:
-        for m in self.pattern.finditer(text):
-            group = "zip" if m.group("zip") else "labelled"
-            yield Span(m.start(group), m.end(group), self.kind, self.name, self.score)
+    groups = ("zip", "labelled")
 
 
 _MONTHS = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -245,7 +248,7 @@ class PersonalDateDetector(PatternDetector):
         r"[^.\n\d]{0,24}?(?P<date>" + _DATE + r")",
         re.IGNORECASE,
     )
-    group = "date"
+    groups = ("date",)
 
 
 class FullDateDetector(PatternDetector):
@@ -277,11 +280,10 @@ class HighAgeDetector(PatternDetector):
         re.IGNORECASE,
     )
 
-    def find(self, text: str) -> Iterator[Span]:
-        for m in self.pattern.finditer(text):
-            for g in ("a", "b", "c"):
-                if m.group(g) and 89 < int(m.group(g)) < 130:
-                    yield Span(m.start(g), m.end(g), self.kind, self.name, self.score)
+    groups = ("a", "b", "c")
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        return 89 < int(value) < 130
 
 
 # StreetAddressDetector is not listed: AddressBlockDetector runs it as an anchor and
