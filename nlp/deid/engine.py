@@ -186,12 +186,12 @@ class Deidentifier(BaseEstimator):
 
     def _speaker_labels(self, text: str) -> list[Span]:
         spans = []
+        lex = load()
         for m in SPEAKER_LINE.finditer(text):
             name = m.group("name")
             if ROLE_LABEL.match(name) or self._allowed(name):
                 continue
             words = name.split()
-            lex = load()
             # "Maria:" or "MARIA ALVAREZ:" is a name; "Note:" or "Subject:" is not.
             if all(lex.zipf_of(w.lower()) < 4.5 or w.lower() in lex.first_rank for w in words):
                 spans.append(Span(m.start("name"), m.end("name"), Kind.PERSON, "speaker_label", 0.9))
