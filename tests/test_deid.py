@@ -135,3 +135,15 @@ def test_estimator_contract():
     assert not hasattr(engine, "detectors_")
     assert engine.fit() is engine and hasattr(engine, "detectors_")
     assert engine.transform(["Call 202-555-0143", "no identifiers here"]) == ["Call [PHONE_1]", "no identifiers here"]
+
+
+def test_known_names_redact_every_mention_with_one_pseudonym():
+    from nlp.deid.engine import Deidentifier
+
+    result = Deidentifier().fit().deidentify(
+        "Thanks, will do. Will said the form was lost. Okafor called back; ms. okafor agreed.",
+        names=["Will Okafor"],
+    )
+    assert result.text == (
+        "Thanks, will do. [PERSON_1] said the form was lost. [PERSON_1] called back; ms. [PERSON_1] agreed."
+    )

@@ -163,10 +163,14 @@ class Deidentifier(BaseEstimator):
         if not hasattr(self, "detectors_"):
             self.fit()
 
-    def find(self, text: str) -> list[Span]:
-        """Identifier spans in ``text``, non-overlapping and sorted."""
+    def find(self, text: str, names: Iterable[str] = ()) -> list[Span]:
+        """Identifier spans in ``text``, non-overlapping and sorted.
+
+        ``names`` are persons known to appear in this text (a transcript's speaker labels, a
+        ticket's requester column): every mention of them, or of their uncommon parts, is a span.
+        """
         self._check()
-        spans: list[Span] = []
+        spans: list[Span] = self._known_names(text, names) if self.tagger_ is not None else []
         for detector in self.detectors_:
             spans.extend(detector.find(text))
         if self.tagger_ is not None:
@@ -197,28 +201,56 @@ class Deidentifier(BaseEstimator):
                 spans.append(Span(m.start("name"), m.end("name"), Kind.PERSON, "speaker_label", 0.9))
         return spans
 
+    def _known_names(self, text: str, names: Iterable[str]) -> list[Span]:
+        lex = load()
+        found = []
+        for name in names:
+            name = " ".join(name.split())
+            if not name or self._allowed(name) or ROLE_LABEL.match(name):
+                continue
+            patterns = [(name, re.IGNORECASE)]
+            for part in re.findall(r"[^\W\d_]{2,}", name):
+                if part.rstrip(".").lower() in TITLES or self._allowed(part):
+                    continue
+                # A common word that is also a name ("Will", "Hope") only counts when capitalized.
+                common = lex.zipf_of(part.lower()) >= 4.0
+                patterns.append((part[0].upper() + part[1:] if common else part, 0 if common else re.IGNORECASE))
+            for value, flags in patterns:
+                for m in re.finditer(r"(?<![\w@])" + re.escape(value) + r"(?!\w)", text, flags):
+                    found.append(Span(m.start(), m.end(), Kind.PERSON, "known_name", 1.0))
+        return found
+
     def _other_mentions(self, text: str, spans: list[Span]) -> list[Span]:
         lex = load()
-        names = set()
+        names, capitalized = set(), set()
         for s in spans:
             if s.kind is Kind.PERSON:
                 value = text[s.start:s.end]
-                names.add(value)
+                if " " not in value and lex.zipf_of(value.lower()) >= 4.0:
+                    capitalized.add(value[0].upper() + value[1:].lower())
+                else:
+                    names.add(value)
                 # Parts of a full name are names too ("Maria Alvarez" ... later "Alvarez"),
                 # unless they are common words ("Will", "Grant").
                 for part in re.findall(r"[^\W\d_]{3,}", value):
-                    if lex.zipf_of(part.lower()) < 4.0 or part.lower() in lex.first_rank:
+                    if lex.zipf_of(part.lower()) < 4.0:
                         names.add(part)
+                    elif part.lower() in lex.first_rank:
+                        # A common word that is also a first name ("Will") spreads only capitalized.
+                        capitalized.add(part[0].upper() + part[1:].lower())
         found = []
-        for name in sorted(names, key=len, reverse=True):
-            for m in re.finditer(r"(?<![\w@])" + re.escape(name) + r"(?!\w)", text, re.IGNORECASE):
+        for name, flags in [(n, re.IGNORECASE) for n in names] + [(n, 0) for n in capitalized - names]:
+            for m in re.finditer(r"(?<![\w@])" + re.escape(name) + r"(?!\w)", text, flags):
                 found.append(Span(m.start(), m.end(), Kind.PERSON, "propagated", 0.8))
         return found
 
-    def deidentify(self, text: str, pseudonyms: Pseudonyms | None = None) -> Result:
+    def deidentify(self, text: str, pseudonyms: Pseudonyms | None = None, names: Iterable[str] = ()) -> Result:
         pseudonyms = pseudonyms or Pseudonyms()
+        names = list(names)
+        for name in names:  # so "Will" and "Okafor" both become the number of "Will Okafor"
+            pseudonyms.label(Kind.PERSON, name)
         out, replacements, pos, shift = [], [], 0, 0
-        for span in self.find(text):
+        for span in self.find(text, names):
             label = pseudonyms.label(span.kind, text[span.start:span.end])
             out.append(text[pos:span.start])
             new_start = span.start + shift
