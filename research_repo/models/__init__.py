@@ -13,6 +13,7 @@ from .insights import (
     insight_question,
     insight_theme,
 )
+from .imports import ImportRejection, ImportRun, ImportStatus
 from .ops import AuditEvent, IndexOutbox, Job, JobStatus, OutboxOp
 from .studies import Method, Passage, Source, SourceKind, Study
 from .themes import Theme, ThemeRun, ThemeRunStatus, ThemeStatus
@@ -20,7 +21,7 @@ from .themes import Theme, ThemeRun, ThemeRunStatus, ThemeStatus
 metadata = Base.metadata
 
 __all__ = [
-    "A11Driver", "AuditEvent", "AuthSession", "Base", "Highlight", "HighlightTag", "IndexOutbox",
+    "A11Driver", "AuditEvent", "ImportRejection", "ImportRun", "ImportStatus", "AuthSession", "Base", "Highlight", "HighlightTag", "IndexOutbox",
     "Insight", "InsightDriver", "InsightStatus", "Job", "JobStatus", "LearningAgendaQuestion",
     "LoginFailure", "Method", "OutboxOp", "Passage", "Polarity", "Role", "Source", "SourceKind",
     "Study", "StudyMembership", "Tag", "Theme", "ThemeRun", "ThemeRunStatus", "ThemeStatus", "User",

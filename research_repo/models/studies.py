@@ -103,7 +103,15 @@ class Source(Base):
     channel: Mapped[str | None] = mapped_column(String(60))
     segment: Mapped[str | None] = mapped_column(String(120))
     journey_stage: Mapped[str | None] = mapped_column(String(120))
+    # A keyed hash (HMAC-SHA256) of the file or record, so re-imports are no-ops; a plain hash
+    # of a short identified record could be confirmed by guessing.
     content_sha256: Mapped[str] = mapped_column(String(64))
+    # The canonical de-identified text; passages are slices of it (start_offset:end_offset).
+    text: Mapped[str] = deferred(mapped_column(Text, nullable=False, default="", server_default=""))
+    format: Mapped[str | None] = mapped_column(String(10))
+    # The export a record came from, and its number there.
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id", ondelete="SET NULL"), index=True)
+    record_number: Mapped[int | None] = mapped_column(Integer)
     # Counts and offsets of replacements by kind; never the replaced values.
     redaction_summary: Mapped[dict] = mapped_column(JSON, default=dict)
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -104,6 +104,8 @@ def load_demo(session: Session, fixtures_dir: Path = FIXTURES_DIR) -> dict[str, 
             segment=item["segment"],
             journey_stage=item["journey_stage"],
             content_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+            text=canonical,
+            format="txt",
             created_by_id=users["researcher"].id,
         )
         session.add(source)
