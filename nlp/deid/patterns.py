@@ -216,6 +216,16 @@ class StreetAddressDetector(PatternDetector):
         re.IGNORECASE,
     )
 
+    def accept(self, value: str, match: re.Match) -> bool:
+        # "Pfarrgasse 91" and "Bayview 3" glue the street type to the name; "Interview 3" and
+        # "Overview 2" are common words that only end like one.
+        first = value.split()[0]
+        if first[0].isdigit() or len(value.split()) > 2:
+            return True
+        from .lexicon import load
+
+        return load().zipf_of(first.lower()) < 3.5
+
 
 class ZipDetector(PatternDetector):
     """US ZIP and ZIP+4 after a state name or code, or given with a label."""
