@@ -25,7 +25,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
 
     from . import cli, errors, extensions, security, web_auth
-    from .views import admin, auth, studies
+    from .views import admin, auth, sources, studies
+
+    app.request_class = sources.InMemoryRequest
 
     extensions.init_app(app)
     security.init_app(app)
@@ -35,4 +37,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(studies.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(sources.bp)
     return app

@@ -10,10 +10,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
-from . import config, create_app, jobs, schema
+from . import access, config, create_app, jobs, schema
 from .extensions import get_db
-from .models import Method, Role, User
-from .services import accounts, fixtures, studies
+from .ingest import mapping as ingest_mapping
+from .models import ImportRun, Method, Role, SourceKind, Study, User
+from .services import accounts, fixtures, ingest, studies
 from .services.errors import DomainError
 
 DEMO_MARKER = ".research-repo-demo"
@@ -170,6 +171,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(studies_group)
     app.cli.add_command(serve_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(import_command)
+    app.cli.add_command(imports_group)
 
 
 @click.group("users")
@@ -242,6 +245,148 @@ def worker_command(until_idle: bool, poll: float) -> None:
     _require_schema(app)
     done = jobs.Worker(app, poll_seconds=poll).run(until_idle=until_idle)
     click.echo(f"Jobs run: {done}.")
+
+
+def _meta_option(values: tuple[str, ...]) -> dict[str, str]:
+    meta = {}
+    for value in values:
+        role, sep, column = value.partition("=")
+        if not sep or not column.strip():
+            raise click.BadParameter(f"{value!r}: write ROLE=COLUMN, for example created='Created at'.", param_hint="--meta")
+        meta[role.strip()] = column.strip()
+    return meta
+
+
+@click.command("import")
+@click.option("--study", "study_name", required=True, help="The study's name.")
+@click.option("--by", "by_username", required=True, help="Username the import is done as (researcher or admin).")
+@click.option("--kind", type=click.Choice([k.value for k in SourceKind]),
+              help="Source kind; default: interview for documents, ticket for exports.")
+@click.option("--title", help="Title for a document (de-identified before it is stored).")
+@click.option("--text-column", "text_columns", multiple=True, help="Export column holding text (repeatable).")
+@click.option("--meta", "meta", multiple=True, help=f"ROLE=COLUMN; roles: {', '.join(ingest_mapping.META_ROLES)}.")
+@click.option("--drop", multiple=True, help="Export column that identifies people: never stored (repeatable).")
+@click.option("--name-column", "name_columns", multiple=True,
+              help="Column of person names: dropped, and every mention in the text is redacted.")
+@click.option("--id-column", help="Column that identifies a record, for de-duplication (only a keyed hash is kept).")
+@click.option("--mapping", "mapping_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON mapping file: {\"text\": [...], \"meta\": {...}, \"drop\": [...], \"names\": [...], \"id\": ...}.")
+@click.option("--encoding", help="Force a text encoding (default: UTF-8/UTF-16 by BOM, UTF-8, else Windows-1252).")
+@click.option("--sheet", help="Worksheet of an .xlsx export (default: the first).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar for exports.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_command(study_name, by_username, kind, title, text_columns, meta, drop, name_columns, id_column,
+                   mapping_path, encoding, sheet, progress, paths) -> None:
+    """Import documents (txt md docx pdf vtt srt) and exports (csv tsv json jsonl xlsx) into a study.
+
+    Everything is de-identified before it is stored. Running the same file again is a no-op,
+    or resumes an import that was interrupted.
+    """
+    from tqdm import tqdm
+
+    app = current_app._get_current_object()
+    _require_schema(app)
+    db = get_db()
+    settings = ingest.IngestSettings.from_config(app.config)
+    meta_map = _meta_option(meta)
+    failures = 0
+    with db.read_session() as session:
+        try:
+            study_id = studies.get_by_name(session, study_name).id
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    spec = ingest_mapping.load_mapping_file(str(mapping_path)) if mapping_path else None
+    for path in paths:
+        upload = ingest.Upload(path.name, path.read_bytes())
+        try:
+            with db.writing() as session:
+                actor = _user(session, by_username)
+                study = session.get(Study, study_id)
+                if not access.can(session, actor, access.Action.UPLOAD, study.id):
+                    raise click.ClickException(f"{actor.username!r} may not add sources to {study.name!r}.")
+                source_kind = ingest.kind_for(path.name, SourceKind(kind) if kind else None)
+                if source_kind in ingest.RECORD_KINDS:
+                    plan = ingest.start_import(
+                        session, settings, study, actor, upload, source_kind, encoding=encoding, sheet=sheet,
+                        text_columns=list(text_columns) or None, meta=meta_map, drop=list(drop),
+                        name_columns=list(name_columns), id_column=id_column, mapping_file=spec)
+                    actor_id = actor.id
+                else:
+                    outcome = ingest.ingest_document(session, settings, study, actor, upload, source_kind,
+                                                     title=title, encoding=encoding)
+                    plan = None
+            if plan is None:
+                source = outcome.source
+                if outcome.created:
+                    counts = ", ".join(f"{k} {v}" for k, v in sorted(source.redaction_summary["counts"].items()))
+                    click.echo(f"{path}: stored as source {source.id} ({source.title}), {outcome.passages} passages; "
+                               f"redacted: {counts or 'nothing'}.")
+                else:
+                    click.echo(f"{path}: already in this study as source {source.id}; nothing changed.")
+                continue
+            if plan.already_done:
+                run = plan.run
+                click.echo(f"{path}: already imported (import {run.id}): read {run.records_read} = stored "
+                           f"{run.records_stored} + rejected {run.records_rejected}; nothing changed.")
+                continue
+            if plan.resumed:
+                click.echo(f"{path}: resuming import {plan.run.id} at record {plan.run.records_read + 1}.")
+            bar = tqdm(total=plan.run.records_total, initial=plan.run.records_read, unit="rec",
+                       desc=path.name[:30], disable=not progress)
+            last = [plan.run.records_read]
+
+            def advance(run, bar=bar, last=last):
+                bar.update(run.records_read - last[0])
+                last[0] = run.records_read
+
+            run = ingest.run_import(db, settings, plan, actor_id, progress=advance)
+            bar.close()
+            mapping = run.mapping
+            click.echo(f"{path}: import {run.id}: read {run.records_read} = stored {run.records_stored} + "
+                       f"rejected {run.records_rejected}.")
+            click.echo(f"  text: {', '.join(mapping['text'])}; metadata: "
+                       f"{', '.join(f'{k}={v}' for k, v in mapping['meta'].items()) or 'none'}; "
+                       f"not stored: {', '.join(mapping['names'] + mapping['dropped'] + mapping['ignored']) or 'none'}.")
+            if run.records_rejected:
+                click.echo(f"  reasons: research-repo imports rejections {run.id}")
+        except DomainError as exc:
+            failures += 1
+            click.echo(f"Error: {exc.message}", err=True)
+    if failures:
+        raise SystemExit(1)
+
+
+@click.group("imports")
+def imports_group() -> None:
+    """Look at imports and their rejected records."""
+
+
+@imports_group.command("list")
+@click.option("--study", "study_name", required=True)
+@with_appcontext
+def imports_list(study_name: str) -> None:
+    """Imports of a study, with their reconciliation."""
+    with get_db().read_session() as session:
+        try:
+            study = studies.get_by_name(session, study_name)
+        except DomainError as exc:
+            raise _fail(exc) from exc
+        for run in ingest.list_imports(session, study.id):
+            click.echo(f"{run.id}\t{run.status.value}\t{run.format}\t{run.kind.value}\tread {run.records_read}/"
+                       f"{run.records_total} = stored {run.records_stored} + rejected {run.records_rejected}")
+
+
+@imports_group.command("rejections")
+@click.argument("import_id", type=int)
+@with_appcontext
+def imports_rejections(import_id: int) -> None:
+    """The rejected records of an import and why, as CSV."""
+    with get_db().read_session() as session:
+        run = session.get(ImportRun, import_id)
+        if run is None:
+            raise click.ClickException(f"No import {import_id}.")
+        click.echo(ingest.rejections_csv(session, run), nl=False)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .models import Method, Role
+from .models import Method, Role, SourceKind
 
 
 def attach_error(form, exc) -> None:
@@ -62,3 +62,29 @@ class NewUserForm(FlaskForm):
 class UserUpdateForm(FlaskForm):
     role = SelectField("Role", choices=_choices(Role))
     is_active = BooleanField("Active")
+
+
+class UploadForm(FlaskForm):
+    # The files come from request.files (held in memory, never spooled to disk).
+    kind = SelectField("Kind of source", choices=[SelectChoice("", "Detect from the file type")] + _choices(SourceKind),
+                       validators=[Optional()],
+                       description="Documents default to interview; exports (.csv, .json, .xlsx) to ticket.")
+    title = StringField("Title", validators=[Optional(), Length(max=300)],
+                        description="For a single document. Identifiers in it are redacted. Default: the kind and a number.")
+    collected_on = DateField("Collected on", validators=[Optional()], description="Format: YYYY-MM-DD.")
+    channel = StringField("Channel", validators=[Optional(), Length(max=60)], description="For example phone, email, web.")
+    segment = StringField("Customer segment", validators=[Optional(), Length(max=120)],
+                          description="For example annuitant, survivor, applicant.")
+    journey_stage = StringField("Journey stage", validators=[Optional(), Length(max=120)],
+                                description="For example applying, waiting, first payment.")
+    text_columns = StringField("Text columns (exports)", validators=[Optional(), Length(max=500)],
+                               description="Comma-separated column names. Leave empty to detect them.")
+    encoding = StringField("Text encoding", validators=[Optional(), Length(max=30)],
+                           description="Leave empty to detect UTF-8, UTF-16 or Windows-1252.")
+
+
+class RedactForm(FlaskForm):
+    value = StringField("Text to redact", validators=[DataRequired(), Length(min=2, max=200)],
+                        render_kw={"autocomplete": "off", "spellcheck": "false"},
+                        description="Type it, or select it in a passage below. Every occurrence in this source is redacted.")
+    kind = SelectField("Kind of identifier", choices=[])

@@ -141,3 +141,38 @@ class Worker:
         thread = threading.Thread(target=self.run, name="research-repo-worker", daemon=True)
         thread.start()
         return thread
+
+
+# ---- Work that must stay in this process's memory (an uploaded export: raw text may not be
+# written to a job payload or a temp file). It runs on one background thread; the Job row it
+# updates shows progress to every process, and a crash leaves a resumable import.
+
+_BACKGROUND_KEY = "research_repo.background"
+
+
+def run_in_background(app: Flask, fn: Callable[[], None]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = app.extensions.setdefault(_BACKGROUND_KEY, {"lock": threading.Lock(), "executor": None, "futures": []})
+    with state["lock"]:
+        if state["executor"] is None:
+            state["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="research-repo-import")
+
+        def guarded() -> None:
+            try:
+                with app.app_context():
+                    fn()
+            except Exception as exc:  # noqa: BLE001 - recorded on the job by the callee; log the type only
+                log.error("background work failed: %s", type(exc).__name__)
+
+        state["futures"] = [f for f in state["futures"] if not f.done()]
+        state["futures"].append(state["executor"].submit(guarded))
+
+
+def wait_background(app: Flask, timeout: float | None = None) -> None:
+    """Block until background work submitted so far is done (tests, shutdown)."""
+    from concurrent.futures import wait
+
+    state = app.extensions.get(_BACKGROUND_KEY)
+    if state:
+        wait(list(state["futures"]), timeout=timeout)

@@ -130,9 +130,10 @@ def _csv(name: str, text: str, delimiter: str | None) -> Table:
             continue
         # A wrong record over several lines: a quote opened where it should not be swallowed
         # the lines after it. Each of those lines is counted and reported, never dropped.
+        over = f"line {end}" if end == start + 2 else f"lines {start + 2}-{end}"
         table.records.append(BadRecord(number, f"line {start + 1}", (
             f"{problem}: a quote on line {start + 1} is not closed where it should be, and it ran over "
-            f"lines {start + 2}-{end}. Fix the quote and import the file again.")))
+            f"{over}. Fix the quote and import the file again.")))
         for j in inner:
             number += 1
             table.records.append(BadRecord(number, f"line {j + 1}", (

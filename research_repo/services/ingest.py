@@ -577,3 +577,40 @@ def mark_interrupted(session: Session) -> int:
                         "Import the same file again to resume.")
             count += 1
     return count
+
+
+def list_imports(session: Session, study_id: int) -> list[ImportRun]:
+    return list(session.scalars(select(ImportRun).where(ImportRun.study_id == study_id).order_by(ImportRun.id.desc())))
+
+
+def rejections_csv(session: Session, run: ImportRun) -> str:
+    """The rejected records and why, as CSV (record number, line or row, reason)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["record", "where", "reason"])
+    for rejection in session.scalars(select(ImportRejection).where(ImportRejection.import_id == run.id)
+                                     .order_by(ImportRejection.record_number)):
+        # Reasons are our own sentences; still guard a spreadsheet against formula cells.
+        writer.writerow([rejection.record_number, rejection.location, _safe_cell(rejection.reason)])
+    return out.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n") else value
+
+
+def display_name(filename: str | None) -> str:
+    """A file name fit to show back: the base name without control characters, with any
+    identifier in it (a respondent's name is common: "maria_alvarez_interview.docx") redacted."""
+    base = re.split(r"[\\/]", filename or "")[-1]
+    base = "".join(ch for ch in base if ch.isprintable())[:120].strip() or "upload"
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    spaced = re.sub(r"[_\-.]+", " ", stem)
+    redacted = deidentifier().deidentify(spaced.title() if spaced.islower() else spaced).text
+    shown = stem if redacted == (spaced.title() if spaced.islower() else spaced) else redacted
+    return f"{shown}.{ext.lower()}" if ext else shown

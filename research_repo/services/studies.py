@@ -155,8 +155,14 @@ def members(session: Session, study_id: int) -> list[StudyMembership]:
     )
 
 
-def sources(session: Session, study_id: int) -> list[Source]:
-    return list(session.scalars(select(Source).where(Source.study_id == study_id).order_by(Source.id)))
+def sources(session: Session, study_id: int, *, limit: int = 100) -> list[Source]:
+    """The study's documents (not the records of bulk imports, which can number 100,000s)."""
+    return list(session.scalars(select(Source).where(Source.study_id == study_id, Source.import_id.is_(None))
+                                .order_by(Source.id).limit(limit)))
+
+
+def source_count(session: Session, study_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Source).where(Source.study_id == study_id))
 
 
 def get_by_name(session: Session, name: str) -> Study:

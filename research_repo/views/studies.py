@@ -7,7 +7,7 @@ from .. import access
 from ..extensions import db_session
 from ..forms import EmptyForm, MemberForm, StudyForm, attach_error
 from ..models import Method, Role
-from ..services import studies
+from ..services import ingest, studies
 from ..services.errors import DomainError
 from ..web_auth import current_user, login_required
 
@@ -64,8 +64,11 @@ def detail(study_id: int):
         "studies/detail.html",
         study=study,
         sources=studies.sources(s, study.id),
+        source_count=studies.source_count(s, study.id),
+        imports=ingest.list_imports(s, study.id)[:20],
         members=studies.members(s, study.id),
         can_edit=access.can(s, current_user(), access.Action.EDIT, study.id),
+        can_upload=access.can(s, current_user(), access.Action.UPLOAD, study.id),
     )
 
 

@@ -1,0 +1,82 @@
+"""A researcher redacts what the engine missed: every occurrence in one source becomes a
+pseudonym; the canonical text, the passages (text and offsets) and the index are updated,
+and the audit log records that it happened (kind and count), never the value."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from sqlalchemy.orm import Session
+
+from nlp.deid.spans import Kind
+
+from ..models import IndexOutbox, OutboxOp, Source, User
+from . import audit
+from .errors import ValidationError
+
+PSEUDONYM = re.compile(r"\[(?P<kind>[A-Z_]+)_(?P<n>\d+)\]")
+
+
+
+def summary_of(text: str, manual: int = 0) -> dict:
+    replacements = [[m.group("kind"), m.start(), m.end()] for m in PSEUDONYM.finditer(text)]
+    summary = {"counts": dict(Counter(r[0] for r in replacements)), "replacements": replacements}
+    if manual:
+        summary["manual"] = manual
+    return summary
+
+
+def redact(session: Session, actor: User, source: Source, value: str, kind: Kind) -> int:
+    """Replace every occurrence of ``value`` (case-insensitive, whole words) in the source."""
+    value = " ".join(value.split())
+    if len(value) < 2:
+        raise ValidationError("Enter at least two characters to redact.", field="value")
+    if PSEUDONYM.fullmatch(value):
+        raise ValidationError("That is already a redaction marker.", field="value")
+    words = [re.escape(w) for w in value.split(" ")]
+    pattern = re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+    text = source.text
+    matches = list(pattern.finditer(text))
+    if not matches:
+        raise ValidationError("That text does not appear in this source; copy it exactly as shown.", field="value")
+    used = [int(m.group("n")) for m in PSEUDONYM.finditer(text) if m.group("kind") == kind.value]
+    label = f"[{kind.value}_{max(used, default=0) + 1}]"
+    # Build the new text and a map of old -> new offsets.
+    out, pos, edits = [], 0, []
+    for m in matches:
+        out.append(text[pos:m.start()])
+        out.append(label)
+        edits.append((m.start(), m.end()))
+        pos = m.end()
+    out.append(text[pos:])
+    new_text = "".join(out)
+
+    def move(offset: int, is_end: bool) -> int:
+        shift = 0
+        for start, end in edits:
+            if end <= offset:
+                shift += len(label) - (end - start)
+            elif start < offset < end:
+                # A boundary inside the redacted value moves to the marker's edge.
+                return start + shift + (len(label) if is_end else 0)
+            else:
+                break
+        return offset + shift
+
+    changed = []
+    for passage in source.passages:
+        start, end = move(passage.start_offset, False), move(passage.end_offset, True)
+        new = new_text[start:end]
+        if (start, end) != (passage.start_offset, passage.end_offset) or new != passage.text:
+            passage.start_offset, passage.end_offset = start, end
+            if new != passage.text:
+                passage.text = new
+                changed.append(passage)
+    manual = int(source.redaction_summary.get("manual", 0)) + len(matches)
+    source.text = new_text
+    source.redaction_summary = summary_of(new_text, manual)
+    session.flush()
+    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.UPSERT) for p in changed])
+    audit.record(session, actor, "source.redact", study_id=source.study_id, object_type="source", object_id=source.id,
+                 kind=kind.value, occurrences=len(matches), passages=len(changed))
+    return len(matches)

@@ -1,0 +1,221 @@
+"""Upload documents and exports to a study; follow an import; read a source and redact what
+the engine missed. Uploads stay in memory (see ``InMemoryRequest``)."""
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, Request, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
+from sqlalchemy import func, select
+from wtforms import SelectChoice
+
+from nlp.deid.spans import Kind
+
+from .. import access, jobs
+from ..extensions import db_session, get_db
+from ..forms import RedactForm, UploadForm, attach_error
+from ..models import ImportRejection, ImportRun, Passage, Source, SourceKind
+from ..services import ingest, redaction
+from ..services.errors import DomainError, NotFound
+from ..web_auth import current_user, login_required
+
+bp = Blueprint("sources", __name__)
+
+
+class InMemoryRequest(Request):
+    """Uploaded files are kept in memory. Werkzeug spools uploads over 500 KB to a temporary
+    file by default, and an upload holds identified text, which must never touch the disk.
+    MAX_CONTENT_LENGTH bounds the memory a request can take."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
+
+
+@bp.app_template_filter("redaction_marks")
+def redaction_marks(text: str) -> Markup:
+    """Escape a passage and wrap each pseudonym ("[PERSON_1]") in a visible mark."""
+    out, pos = [], 0
+    for m in redaction.PSEUDONYM.finditer(text):
+        out.append(escape(text[pos:m.start()]))
+        out.append(Markup('<mark class="rr-redaction">{}<span class="usa-sr-only"> (redacted)</span></mark>').format(m.group()))
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def _settings() -> ingest.IngestSettings:
+    return ingest.IngestSettings.from_config(current_app.config)
+
+
+@bp.route("/studies/<int:study_id>/upload", methods=["GET", "POST"])
+@login_required
+def upload(study_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    form = UploadForm()
+    results: list[dict] = []
+    status = 200
+    if form.validate_on_submit():
+        files = [f for f in request.files.getlist("files") if f.filename]
+        if not files:
+            form.form_errors.append("Choose at least one file to upload.")
+        kind = SourceKind(form.kind.data) if form.kind.data else None
+        text_columns = [c.strip() for c in (form.text_columns.data or "").split(",") if c.strip()] or None
+        settings = _settings()
+        app = current_app._get_current_object()
+        for f in files:
+            name = ingest.display_name(f.filename)
+            data = f.read()
+            f.close()
+            try:
+                source_kind = ingest.kind_for(name, kind)
+                if source_kind in ingest.RECORD_KINDS:
+                    plan = ingest.start_import(s, settings, study, current_user(), ingest.Upload(name, data),
+                                               source_kind, encoding=form.encoding.data or None,
+                                               text_columns=text_columns)
+                    s.commit()
+                    if plan.already_done:
+                        results.append({"name": name, "ok": True, "url": url_for(".import_detail", study_id=study.id,
+                                        import_id=plan.run.id), "message": "Already imported; nothing changed."})
+                        continue
+                    run_id, actor_id = plan.run.id, current_user().id
+                    jobs.run_in_background(app, lambda plan=plan, actor_id=actor_id: ingest.run_import(
+                        get_db(app), settings, plan, actor_id))
+                    message = (f"Resuming at record {plan.run.records_read + 1} of {plan.run.records_total}."
+                               if plan.resumed else f"Importing {plan.run.records_total} records.")
+                    results.append({"name": name, "ok": True, "message": message,
+                                    "url": url_for(".import_detail", study_id=study.id, import_id=run_id)})
+                else:
+                    outcome = ingest.ingest_document(
+                        s, settings, study, current_user(), ingest.Upload(name, data), source_kind,
+                        title=form.title.data if len(files) == 1 else None, collected_on=form.collected_on.data,
+                        channel=form.channel.data, segment_name=form.segment.data,
+                        journey_stage=form.journey_stage.data, encoding=form.encoding.data or None)
+                    s.commit()
+                    results.append({"name": name, "ok": True, "url": url_for(".source_detail", study_id=study.id,
+                                    source_id=outcome.source.id), "message": (
+                        f"Stored as {outcome.source.title}: {outcome.passages} passages." if outcome.created
+                        else f"Already in this study as {outcome.source.title}; nothing changed.")})
+            except DomainError as exc:
+                s.rollback()
+                results.append({"name": name, "ok": False, "message": exc.message, "status": exc.status})
+            finally:
+                del data
+        failed = [r for r in results if not r["ok"]]
+        if results and not failed and len(results) == 1:
+            flash(f"{results[0]['name']}: {results[0]['message']}", "success")
+            return redirect(results[0]["url"])
+        if failed:
+            status = max(r["status"] for r in failed) if len(failed) == len(results) else 400
+        elif form.form_errors:
+            status = 400
+    elif form.is_submitted():
+        status = 400
+    return render_template("sources/upload.html", study=study, form=form, results=results), status
+
+
+@bp.route("/studies/<int:study_id>/imports/<int:import_id>")
+@login_required
+def import_detail(study_id: int, import_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    run = _import(s, study.id, import_id)
+    rejections = s.scalars(select(ImportRejection).where(ImportRejection.import_id == run.id)
+                           .order_by(ImportRejection.record_number).limit(100)).all()
+    return render_template("sources/import.html", study=study, run=run, rejections=rejections)
+
+
+@bp.route("/studies/<int:study_id>/imports/<int:import_id>/status")
+@login_required
+def import_status(study_id: int, import_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    run = _import(s, study.id, import_id)
+    return jsonify(id=run.id, status=run.status.value, total=run.records_total, read=run.records_read,
+                   stored=run.records_stored, rejected=run.records_rejected)
+
+
+@bp.route("/studies/<int:study_id>/imports/<int:import_id>/rejections.csv")
+@login_required
+def import_rejections(study_id: int, import_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    run = _import(s, study.id, import_id)
+    return Response(ingest.rejections_csv(s, run), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="import-{run.id}-rejections.csv"'})
+
+
+def _import(s, study_id: int, import_id: int) -> ImportRun:
+    run = s.get(ImportRun, import_id)
+    if run is None or run.study_id != study_id:
+        raise NotFound("No such import in this study.")
+    return run
+
+
+@bp.route("/studies/<int:study_id>/sources")
+@login_required
+def source_list(study_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    page = max(request.args.get("page", 1, type=int), 1)
+    per_page = 50
+    total = s.scalar(select(func.count()).select_from(Source).where(Source.study_id == study.id))
+    rows = s.scalars(select(Source).where(Source.study_id == study.id).order_by(Source.id)
+                     .offset((page - 1) * per_page).limit(per_page)).all()
+    return render_template("sources/list.html", study=study, sources=rows, page=page,
+                           pages=max((total + per_page - 1) // per_page, 1), total=total)
+
+
+@bp.route("/studies/<int:study_id>/sources/<int:source_id>", methods=["GET"])
+@login_required
+def source_detail(study_id: int, source_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    source = _source(s, study.id, source_id)
+    form = _redact_form()
+    return _render_source(study, source, form, 200)
+
+
+def _redact_form() -> RedactForm:
+    form = RedactForm()
+    form.kind.choices = [SelectChoice(k.value, k.value.replace("_", " ").capitalize()) for k in Kind]
+    return form
+
+
+def _render_source(study, source, form, status):
+    s = db_session()
+    passages = s.scalars(select(Passage).where(Passage.source_id == source.id).order_by(Passage.position)).all()
+    can_redact = access.can(s, current_user(), access.Action.UPLOAD, study.id)
+    return render_template("sources/detail.html", study=study, source=source, passages=passages, form=form,
+                           can_redact=can_redact, counts=sorted(source.redaction_summary.get("counts", {}).items())), status
+
+
+def _source(s, study_id: int, source_id: int) -> Source:
+    source = s.get(Source, source_id)
+    if source is None or source.study_id != study_id:
+        raise NotFound("No such source in this study.")
+    return source
+
+
+@bp.route("/studies/<int:study_id>/sources/<int:source_id>/redact", methods=["POST"])
+@login_required
+def source_redact(study_id: int, source_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    source = _source(s, study.id, source_id)
+    form = _redact_form()
+    if form.validate_on_submit():
+        try:
+            count = redaction.redact(s, current_user(), source, form.value.data, Kind(form.kind.data))
+        except DomainError as exc:
+            s.rollback()
+            attach_error(form, exc)
+        else:
+            s.commit()
+            flash(f"Redacted {count} occurrence{'s' if count != 1 else ''} in this source.", "success")
+            return redirect(url_for(".source_detail", study_id=study.id, source_id=source.id))
+    # Never echo the submitted value back into the page.
+    form.value.data = ""
+    form.value.raw_data = []
+    return _render_source(study, source, form, 400)
+
