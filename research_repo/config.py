@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
     # Run queued jobs in a thread of the serving process (the embedded default).
     "EMBEDDED_WORKER": True,
+    # Ingest: records per committed chunk of an import, and the longest passage cut from notes.
+    "IMPORT_CHUNK_SIZE": 500,
+    "MAX_PASSAGE_CHARS": 1200,
     "WTF_CSRF_TIME_LIMIT": None,
 }
 
@@ -50,6 +53,8 @@ _INT_KEYS = (
     "LOGIN_MAX_FAILURES_PER_CLIENT",
     "LOGIN_FAILURE_WINDOW_MINUTES",
     "MAX_CONTENT_LENGTH",
+    "IMPORT_CHUNK_SIZE",
+    "MAX_PASSAGE_CHARS",
     "TRUSTED_PROXIES",
 )
 

@@ -46,6 +46,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Deleted or overwritten content is zeroed, not left in free pages: a value a researcher
+        # redacts by hand must not stay readable in the file.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -84,6 +87,13 @@ class Database:
             raise
         finally:
             session.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and empty it (SQLite), so content that was just
+        overwritten (a redaction) no longer lingers in old WAL frames."""
+        if self.is_sqlite:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -33,12 +33,13 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, st
     except UnicodeDecodeError:
         pass
     sample = data[:4096]
-    if len(sample) >= 4 and sample.count(0) >= len(sample) // 4:
-        # ASCII in UTF-16 has a zero in every other byte: even positions for big-endian.
-        zeros_even = sample[0::2].count(0)
-        zeros_odd = sample[1::2].count(0)
-        guess = "utf-16-be" if zeros_even > zeros_odd else "utf-16-le"
-        return _strict(data, guess, name, guess)
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) >= 8 and len(sample) % 2 == 0 and 0 in sample:
+        # Latin text in UTF-16 has a zero in most high bytes and almost none in the low ones:
+        # even positions for big-endian, odd for little-endian.
+        for high, low, guess in ((even, odd, "utf-16-be"), (odd, even, "utf-16-le")):
+            if high.count(0) >= 0.6 * len(high) and low.count(0) <= 0.02 * len(low):
+                return _strict(data, guess, name, guess)
     if 0 in data:
         raise UnreadableFile(name, "looks like a binary file, not text. Upload .txt, .md, .docx, .pdf, .vtt or .srt.")
     try:
@@ -63,7 +64,7 @@ def _strict(data: bytes, codec: str, name: str, label: str) -> tuple[str, str]:
 def _checked(text: str, name: str, encoding: str) -> str:
     controls = _CONTROL.findall(text[:100_000])
     # A few stray controls happen in real exports; many mean the guess was wrong or it is binary.
-    if len(controls) > max(8, len(text[:100_000]) // 1000):
+    if len(controls) > 2 + len(text[:100_000]) // 1000:
         raise UnreadableFile(
             name, f"decodes as {encoding} but is full of control characters; it is probably not text "
             "or not in that encoding.",

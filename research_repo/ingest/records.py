@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -231,9 +230,9 @@ def _xlsx(name: str, data: bytes, sheet: str | None) -> Table:
         ws = book[sheet] if sheet else book.worksheets[0]
         rows = ws.iter_rows(values_only=True)
         header, header_row = None, 0
-        for header_row, values in enumerate(rows, 1):
+        for number, values in enumerate(rows, 1):
             if any(v not in (None, "") for v in values):
-                header = list(values)
+                header, header_row = list(values), number
                 break
         if header is None:
             raise UnreadableFile(name, "has an empty first sheet.")

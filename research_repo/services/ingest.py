@@ -611,6 +611,17 @@ def display_name(filename: str | None) -> str:
     if not dot:
         stem, ext = base, ""
     spaced = re.sub(r"[_\-.]+", " ", stem)
-    redacted = deidentifier().deidentify(spaced.title() if spaced.islower() else spaced).text
-    shown = stem if redacted == (spaced.title() if spaced.islower() else spaced) else redacted
+    from nlp.deid.lexicon import load
+
+    lex = load()
+    # A file name has no context; a lone common word ("call", "notes") is not taken for a name.
+    spans = [sp for sp in deidentifier().find(spaced)
+             if not (" " not in spaced[sp.start:sp.end] and lex.zipf_of(spaced[sp.start:sp.end].lower()) >= 4.0)]
+    shown = stem
+    if spans:
+        parts, pos = [], 0
+        for sp in spans:
+            parts.append(spaced[pos:sp.start] + f"[{sp.kind.value}]")
+            pos = sp.end
+        shown = "".join(parts) + spaced[pos:]
     return f"{shown}.{ext.lower()}" if ext else shown

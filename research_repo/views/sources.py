@@ -212,6 +212,7 @@ def source_redact(study_id: int, source_id: int):
             attach_error(form, exc)
         else:
             s.commit()
+            get_db().checkpoint()
             flash(f"Redacted {count} occurrence{'s' if count != 1 else ''} in this source.", "success")
             return redirect(url_for(".source_detail", study_id=study.id, source_id=source.id))
     # Never echo the submitted value back into the page.

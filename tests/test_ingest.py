@@ -1,0 +1,339 @@
+"""Ingest end to end: uploads and imports through the real readers, de-identifier, database
+and web pages; planted identifiers are searched for byte by byte afterwards."""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from research_repo import jobs
+from research_repo.models import (
+    AuditEvent,
+    ImportRejection,
+    ImportRun,
+    ImportStatus,
+    IndexOutbox,
+    Job,
+    JobStatus,
+    Passage,
+    Role,
+    Source,
+)
+
+from .helpers import TEST_SECRET, csrf_token
+from .ingest_files import PLANTED, TRANSCRIPT, docx_bytes, tickets_csv, zip_bomb_docx
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def study(signed_in, make_study):
+    user = signed_in("rita", Role.RESEARCHER)
+    return make_study("Retirement interviews", user)
+
+
+def upload(client, study_id, files, **fields):
+    page = client.get(f"/studies/{study_id}/upload")
+    data = {"csrf_token": csrf_token(page.get_data(as_text=True)), **fields,
+            "files": [(io.BytesIO(content), name) for name, content in files]}
+    return client.post(f"/studies/{study_id}/upload", data=data, content_type="multipart/form-data")
+
+
+def planted_bytes() -> list[bytes]:
+    values = set(PLANTED.values())
+    return sorted({v.encode() for v in values} | {v.lower().encode() for v in values}
+                  | {v.encode("utf-16-le") for v in values})
+
+
+def assert_nothing_planted_in(directory: Path, extra: str = "") -> None:
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    assert files, "nothing to search"
+    for path in files:
+        content = path.read_bytes()
+        for value in planted_bytes():
+            assert value not in content, f"{value!r} found in {path.name}"
+    for value in PLANTED.values():
+        assert value.lower() not in extra.lower(), f"{value!r} found in logs or output"
+
+
+def test_transcript_upload_is_deidentified_with_roles_and_offsets(client, db, study):
+    response = upload(client, study.id, [("maria_alvarez_interview.txt", TRANSCRIPT.encode())], kind="interview")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    for value in PLANTED.values():
+        assert value not in page
+    assert "MODERATOR" in page and "P1" in page and 'class="rr-redaction">[PERSON_1]' in page
+    with db.read_session() as s:
+        source = s.scalars(select(Source)).one()
+        passages = s.scalars(select(Passage).where(Passage.source_id == source.id).order_by(Passage.position)).all()
+        assert [p.speaker_role for p in passages] == [None, "MODERATOR", "P1", "MODERATOR", "P1"]
+        assert all(source.text[p.start_offset:p.end_offset] == p.text for p in passages)
+        assert "[CLAIM_1]" in passages[2].text and "[SSN_1]" in passages[2].text
+        assert "[PERSON_1] is my married name" in passages[4].text
+        assert source.redaction_summary["counts"]["PERSON"] >= 2
+        assert source.title == "Interview 1"
+        outbox = s.scalars(select(IndexOutbox.passage_id)).all()
+        assert sorted(outbox) == sorted(p.id for p in passages)
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "source.create")).one()
+        assert event.details["passages"] == 5
+
+
+def test_same_file_again_changes_nothing(client, db, study):
+    files = [("notes.txt", TRANSCRIPT.encode())]
+    assert upload(client, study.id, files).status_code == 302
+    again = upload(client, study.id, files)
+    assert again.status_code == 302
+    assert "Already in this study" in client.get(again.headers["Location"]).get_data(as_text=True)
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 1
+
+
+def test_docx_upload(client, db, study):
+    data = docx_bytes(["Interviewer: What happened?", f"{PLANTED['name']}: My email is {PLANTED['email']}."])
+    assert upload(client, study.id, [("notes.docx", data)]).status_code == 302
+    with db.read_session() as s:
+        source = s.scalars(select(Source)).one()
+        assert source.format == "docx"
+        assert source.text == "MODERATOR: What happened?\n\nP1: My email is [EMAIL_1]."
+
+
+def test_bad_files_get_4xx_naming_the_file_and_good_ones_are_kept(client, db, study):
+    response = upload(client, study.id, [
+        ("good.txt", b"The interim annuity letter arrived after four months."),
+        ("bomb.docx", zip_bomb_docx()),
+        ("call.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nok\n\nbroken cue\n"),
+        ("empty.txt", b""),
+    ])
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "bomb.docx</strong>: Not stored." in page and "zip bomb" in page
+    assert "call.vtt</strong>: Not stored." in page and "line 6: expected a cue timing line" in page
+    assert "empty.txt</strong>: Not stored." in page and "is empty" in page
+    assert "good.txt</strong>: Stored." in page
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 1
+        assert s.scalar(select(func.count()).select_from(Passage)) == 1
+
+
+def test_hostile_file_name_is_neither_echoed_nor_executed(client, db, study):
+    name = f"../../<script>alert(1)</script> {PLANTED['name']}.vtt"
+    response = upload(client, study.id, [(name, b"not a caption file")])
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "<script>alert" not in page and PLANTED["name"] not in page and "Alvarez" not in page
+    assert "must start with WEBVTT" in page
+
+
+def test_oversize_upload_is_refused(app, client, study):
+    app.config["MAX_CONTENT_LENGTH"] = 50_000
+    response = upload(client, study.id, [("big.txt", b"word " * 20_000)])
+    assert response.status_code == 413
+
+
+def test_uploads_never_touch_a_temp_file(client, db, study, monkeypatch):
+    import tempfile
+
+    import werkzeug.formparser
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an upload was about to be written to a temporary file")
+
+    for module, attribute in [(tempfile, "SpooledTemporaryFile"), (tempfile, "TemporaryFile"),
+                              (tempfile, "NamedTemporaryFile"), (tempfile, "mkstemp"),
+                              (werkzeug.formparser, "SpooledTemporaryFile")]:
+        monkeypatch.setattr(module, attribute, refuse, raising=False)
+    big = "The interim annuity letter was late again. " * 14_000  # well over Werkzeug's 500 KB spooling threshold
+    assert len(big) > 600_000
+    page = client.get(f"/studies/{study.id}/upload").get_data(as_text=True)
+    # Encoded here in memory: the test client would otherwise spool the request body itself.
+    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.test import encode_multipart
+
+    boundary, body = encode_multipart(MultiDict([
+        ("csrf_token", csrf_token(page)), ("files", FileStorage(io.BytesIO(big.encode()), "long.txt"))]))
+    response = client.post(f"/studies/{study.id}/upload", data=body,
+                           content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 302
+
+
+def test_viewer_cannot_upload(client, make_user, make_study, signed_in):
+    owner = make_user("olga", Role.RESEARCHER)
+    viewer = signed_in("vera", Role.VIEWER)
+    study = make_study("Viewed", owner, members={viewer.username: Role.VIEWER})
+    assert client.get(f"/studies/{study.id}").status_code == 200
+    assert client.get(f"/studies/{study.id}/upload").status_code == 403
+
+
+def test_export_upload_imports_in_the_background_and_reconciles(app, client, db, study):
+    data = tickets_csv(30, planted_every=3) + b'31,Broken,"never closed,2024-03-01,phone,x,1\n'
+    response = upload(client, study.id, [("tickets.csv", data)])
+    assert response.status_code == 302 and "/imports/" in response.headers["Location"]
+    jobs.wait_background(app, timeout=60)
+    status = client.get(response.headers["Location"] + "/status").get_json()
+    assert status == {"id": status["id"], "status": "done", "total": 31, "read": 31, "stored": 30, "rejected": 1}
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Requester, Requester email" in page  # shown as not stored
+    csv_text = client.get(response.headers["Location"] + "/rejections.csv").get_data(as_text=True)
+    assert csv_text.splitlines()[0] == "record,where,reason" and "line 32" in csv_text
+    with db.read_session() as s:
+        source = s.scalars(select(Source).where(Source.record_number == 3)).one()
+        assert source.text.startswith("Payment 3\n\nThis is [PERSON_1]. My claim [CLAIM_1] is stuck")
+        assert source.channel == "phone" and source.collected_on.isoformat() == "2024-03-04"
+        assert source.attributes["service"] == "Retirement Services" and source.attributes["csat"] == 4
+        job = s.scalars(select(Job)).one()
+        assert job.status is JobStatus.DONE and job.payload == {"import_id": status["id"]}
+    # The same file again is a no-op.
+    again = upload(client, study.id, [("tickets.csv", data)])
+    assert again.status_code == 302
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(ImportRun)) == 1
+        assert s.scalar(select(func.count()).select_from(Source)) == 30
+
+
+def test_planted_identifiers_reach_no_file_log_or_job(app, client, db, study, data_dir, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert upload(client, study.id, [("interview.txt", TRANSCRIPT.encode())]).status_code == 302
+    assert upload(client, study.id, [("notes.docx", docx_bytes(TRANSCRIPT.split("\n")))]).status_code == 302
+    assert upload(client, study.id, [("tickets.csv", tickets_csv(200, planted_every=2))]).status_code == 302
+    jobs.wait_background(app, timeout=120)
+    runner = app.test_cli_runner()
+    export = data_dir.parent / "export.jsonl"
+    export.write_text("\n".join(
+        f'{{"id": {i}, "comment": "{PLANTED["name"]} ({PLANTED["email"]}) says the wait was long", '
+        f'"email": "{PLANTED["email"]}"}}' for i in range(50)))
+    result = runner.invoke(args=["import", "--study", study.name, "--by", "rita", "--kind", "survey",
+                                 "--no-progress", str(export)])
+    assert result.exit_code == 0, result.output
+    assert "read 50 = stored 1 + rejected 49" in result.output  # one id column: the rest are duplicates
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Passage)) > 100
+    db.dispose()
+    assert_nothing_planted_in(data_dir, caplog.text + result.output.replace(str(export), ""))
+
+
+def test_redacting_a_missed_identifier_updates_text_offsets_and_leaves_no_trace(app, client, db, study, data_dir):
+    note = "P1 said the caseworker everyone calls Cookie fixed it.\n\nLater Cookie called back about cookie forms."
+    response = upload(client, study.id, [("note.txt", note.encode())], kind="usability")
+    assert response.status_code == 302
+    source_url = response.headers["Location"]
+    page = client.get(source_url).get_data(as_text=True)
+    assert "Cookie" in page  # the engine missed it
+    form = {"csrf_token": csrf_token(page), "value": "cookie", "kind": "PERSON"}
+    done = client.post(source_url + "/redact", data=form)
+    assert done.status_code == 302
+    page = client.get(source_url).get_data(as_text=True)
+    assert "Redacted 3 occurrences" in page and "ookie" not in page
+    with db.read_session() as s:
+        source = s.scalars(select(Source)).one()
+        passages = s.scalars(select(Passage).where(Passage.source_id == source.id).order_by(Passage.position)).all()
+        assert all(source.text[p.start_offset:p.end_offset] == p.text for p in passages)
+        assert "[PERSON_1] fixed it" in passages[0].text
+        assert source.redaction_summary["manual"] == 3
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "source.redact")).one()
+        assert event.details == {"kind": "PERSON", "occurrences": 3, "passages": 2}
+        assert s.scalar(select(func.count()).select_from(IndexOutbox)) == 4  # 2 at upload, 2 after
+    db.dispose()
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert b"ookie" not in path.read_bytes(), path.name
+
+
+def test_redaction_of_text_not_in_the_source_is_a_400(client, study):
+    response = upload(client, study.id, [("note.txt", b"The letter was late.")])
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    bad = client.post(response.headers["Location"] + "/redact",
+                      data={"csrf_token": csrf_token(page), "value": "Zanzibar Q", "kind": "PERSON"})
+    assert bad.status_code == 400
+    text = bad.get_data(as_text=True)
+    assert "does not appear in this source" in text and "Zanzibar" not in text
+
+
+def _cli(data_dir: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "RESEARCH_REPO_DATA_DIR": str(data_dir), "RESEARCH_REPO_SECRET_KEY": TEST_SECRET,
+           "RESEARCH_REPO_ENVIRONMENT": "test", "RESEARCH_REPO_IMPORT_CHUNK_SIZE": "100"}
+    return subprocess.Popen([sys.executable, "-m", "research_repo.cli", *args], cwd=PROJECT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_kill_9_mid_import_then_run_again_loses_and_duplicates_nothing(data_dir, make_user, make_study, tmp_path):
+    owner = make_user("ines", Role.RESEARCHER)
+    make_study("Tickets", owner)
+    export = tmp_path / "tickets.csv"
+    export.write_bytes(tickets_csv(3000, planted_every=10))
+    database = data_dir / "research_repo.sqlite3"
+
+    def progress() -> tuple[int, str] | None:
+        con = sqlite3.connect(database, timeout=30)
+        try:
+            row = con.execute("SELECT records_read, status FROM import_run").fetchone()
+        finally:
+            con.close()
+        return row
+
+    args = ("import", "--study", "Tickets", "--by", "ines", "--no-progress", str(export))
+    first = _cli(data_dir, *args)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        row = progress()
+        if row and 0 < row[0] < 2500:
+            break
+        assert first.poll() is None, first.stdout.read()
+        time.sleep(0.05)
+    else:
+        pytest.fail("the import never made progress")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    first.stdout.close()
+    read_at_kill, status = progress()
+    assert status == "running" and read_at_kill < 3000  # died without a chance to record anything
+
+    second = _cli(data_dir, *args)
+    output, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, output
+    assert f"resuming import 1 at record {read_at_kill + 1}" in output
+    assert "read 3000 = stored 3000 + rejected 0" in output
+    con = sqlite3.connect(database)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT record_number) FROM source").fetchone() == (3000, 3000)
+        assert con.execute("SELECT min(record_number), max(record_number) FROM source").fetchone() == (1, 3000)
+        assert con.execute("SELECT status, records_read, records_stored FROM import_run").fetchone() == ("done", 3000, 3000)
+        assert con.execute("SELECT count(*) FROM passage").fetchone()[0] == con.execute(
+            "SELECT count(*) FROM index_outbox").fetchone()[0]
+        jobs_rows = con.execute("SELECT status FROM job ORDER BY id").fetchall()
+        assert jobs_rows[-1] == ("done",)
+    finally:
+        con.close()
+    third = _cli(data_dir, *args)
+    output, _ = third.communicate(timeout=120)
+    assert "already imported (import 1)" in output and "nothing changed" in output
+
+
+def test_interrupted_imports_are_marked_at_startup(db, make_user, make_study):
+    from research_repo.services import ingest
+
+    owner = make_user("ivan", Role.RESEARCHER)
+    study = make_study("Marks", owner)
+    with db.writing() as s:
+        s.add(ImportRun(study_id=study.id, kind=study_kind(), format="csv", content_key="k" * 64,
+                        status=ImportStatus.RUNNING, records_total=10, records_read=0, records_stored=0,
+                        records_rejected=0, mapping={}, stats={}, owner="elsewhere:1"))
+    with db.writing() as s:
+        assert ingest.mark_interrupted(s) == 1
+    with db.read_session() as s:
+        assert s.scalars(select(ImportRun)).one().status is ImportStatus.INTERRUPTED
+        assert s.scalar(select(func.count()).select_from(ImportRejection)) == 0
+
+
+def study_kind():
+    from research_repo.models import SourceKind
+
+    return SourceKind.TICKET
