@@ -11,6 +11,7 @@ last committed chunk (re-reading it from the file; nothing raw was kept to resum
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -409,7 +410,6 @@ def _prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: 
         pos += len(value) + 2
     seg.text = "\n\n".join(parts)
     result, spans = _deidentified_passages(seg, _names_in(record, mapping))
-    deid = deidentifier()
     attributes: dict = {}
     created = closed = None
     for role, column in mapping.meta.items():
@@ -429,7 +429,7 @@ def _prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: 
         elif role == "csat":
             attributes["csat"] = _number(value)
         elif role in ("service", "category"):
-            attributes[role] = deid.deidentify(value[:200]).text
+            attributes[role] = _deid_value(value[:200])
     a11 = {d: _number(record.fields.get(c, "")) for d, c in mapping.a11.items() if record.fields.get(c, "").strip()}
     if a11:
         attributes["a11"] = a11
@@ -439,12 +439,19 @@ def _prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: 
     def meta(role: str, limit: int) -> str | None:
         column = mapping.meta.get(role)
         value = record.fields.get(column, "").strip() if column else ""
-        return deid.deidentify(" ".join(value.split())).text[:limit] if value else None
+        return _deid_value(" ".join(value.split()))[:limit] if value else None
 
     return _Prepared(
         record.number, key, result.text, spans, result.summary(), attributes,
         created.date() if created else None, meta("channel", 60), meta("segment", 120), meta("journey_stage", 120),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _deid_value(value: str) -> str:
+    """A metadata value (channel, service, category), de-identified. These repeat across an
+    export's rows, so each distinct value is checked once (the cache lives in memory only)."""
+    return deidentifier().deidentify(value).text
 
 
 def _number(value: str):
