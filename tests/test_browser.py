@@ -142,3 +142,51 @@ def test_small_screen_menu_is_accessible(live_server, browser):
     page.wait_for_url(f"{live_server}/admin/users")
     check_page(page, "users on a small screen")
     context.close()
+
+
+def test_researcher_uploads_a_transcript_and_an_export(live_server, page, tmp_path):
+    from .ingest_files import PLANTED, TRANSCRIPT, tickets_csv
+
+    sign_in(page, live_server, "researcher", "demo-researcher-password")
+    page.get_by_role("link", name="Retirement Services: first year of annuity").click()
+    page.get_by_role("link", name="Upload files").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Upload to")
+    check_page(page, "the upload page")
+
+    # An error first: a broken caption file is refused with a message naming it and its line.
+    broken = tmp_path / "call.vtt"
+    broken.write_bytes(b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nok\n\nbroken cue\n")
+    page.get_by_label("Files").set_input_files(str(broken))
+    page.get_by_role("button", name="Upload and de-identify").click()
+    expect(page.get_by_text("line 6: expected a cue timing line")).to_be_visible()
+    check_page(page, "the upload page with an error")
+
+    transcript = tmp_path / "interview.txt"
+    transcript.write_text(TRANSCRIPT)
+    page.get_by_label("Files").set_input_files(str(transcript))
+    page.get_by_label("Kind of source").select_option("interview")
+    page.get_by_role("button", name="Upload and de-identify").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Interview \d+"))
+    expect(page.locator(".rr-speaker").first).to_be_visible()
+    body = page.content()
+    assert all(value not in body for value in PLANTED.values())
+    check_page(page, "a source page")
+
+    # The month a participant mailed the form was kept (a bare month is not an identifier); the
+    # researcher redacts it anyway, by typing it, as a keyboard user would.
+    expect(page.locator(".rr-passages")).to_contain_text("in March")
+    page.get_by_label("Text to redact").fill("March")
+    page.get_by_label("Kind of identifier").select_option("DATE")
+    page.get_by_role("button", name="Redact everywhere in this source").click()
+    expect(page.get_by_text(re.compile(r"Redacted \d+ occurrence"))).to_be_visible()
+    expect(page.locator(".rr-passages")).to_contain_text("in [DATE_1]")
+
+    page.goto(page.url.rsplit("/sources/", 1)[0] + "/upload")
+    export = tmp_path / "tickets.csv"
+    export.write_bytes(tickets_csv(40, planted_every=4))
+    page.get_by_label("Files").set_input_files(str(export))
+    page.get_by_role("button", name="Upload and de-identify").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Import")
+    expect(page.locator("#import-summary")).to_contain_text("Done", timeout=30_000)
+    expect(page.locator("#import-summary")).to_contain_text("stored 40")
+    check_page(page, "an import page")
