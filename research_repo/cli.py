@@ -72,6 +72,9 @@ def serve_app(app: Flask, host: str, port: int, threads: int) -> None:
     import waitress
 
     _require_schema(app)
+    with get_db(app).writing() as session:
+        # Imports whose process died (kill -9, power loss) are marked resumable.
+        ingest.mark_interrupted(session)
     worker = None
     if app.config["EMBEDDED_WORKER"]:
         worker = jobs.Worker(app)
