@@ -25,7 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
 
     from . import cli, errors, extensions, security, web_auth
-    from .views import admin, auth, sources, studies
+    from .views import admin, auth, search, sources, studies
 
     app.request_class = sources.InMemoryRequest
 
@@ -38,4 +38,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(studies.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(sources.bp)
+    app.register_blueprint(search.bp)
     return app

@@ -1,8 +1,10 @@
 """The `research-repo` command: thin click wrappers over services."""
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +14,11 @@ from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from . import access, config, create_app, jobs, schema
 from .extensions import get_db
+from sqlalchemy import select
+
 from .ingest import mapping as ingest_mapping
+from .search import indexer
+from .search.indexer import IndexWriterThread
 from .models import ImportRun, Method, Role, SourceKind, Study, User
 from .services import accounts, fixtures, ingest, studies
 from .services.errors import DomainError
@@ -76,15 +82,19 @@ def serve_app(app: Flask, host: str, port: int, threads: int) -> None:
         # Imports whose process died (kill -9, power loss) are marked resumable.
         ingest.mark_interrupted(session)
     worker = None
+    index_writer = None
     if app.config["EMBEDDED_WORKER"]:
         worker = jobs.Worker(app)
         worker.start_thread()
+        index_writer = IndexWriterThread(app).start()
     click.echo(f"Serving on http://{host}:{port} (data in {app.config['DATA_DIR']}); press Ctrl+C to stop.")
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="research-repo")
     finally:
         if worker:
             worker.stop()
+        if index_writer:
+            index_writer.stop()
 
 
 def _cli_create_app() -> Flask:
@@ -176,6 +186,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(import_command)
     app.cli.add_command(imports_group)
+    app.cli.add_command(reindex_command)
+    app.cli.add_command(search_command)
 
 
 @click.group("users")
@@ -246,7 +258,16 @@ def worker_command(until_idle: bool, poll: float) -> None:
     """Run background jobs (imports, reindexing, theme runs)."""
     app = current_app._get_current_object()
     _require_schema(app)
-    done = jobs.Worker(app, poll_seconds=poll).run(until_idle=until_idle)
+    if until_idle:
+        done = jobs.Worker(app, poll_seconds=poll).run(until_idle=True)
+        drained = indexer.drain_all(app)
+        click.echo(f"Jobs run: {done}. Index changes applied: {drained}.")
+        return
+    index_writer = IndexWriterThread(app).start()
+    try:
+        done = jobs.Worker(app, poll_seconds=poll).run()
+    finally:
+        index_writer.stop()
     click.echo(f"Jobs run: {done}.")
 
 
@@ -390,6 +411,66 @@ def imports_rejections(import_id: int) -> None:
         if run is None:
             raise click.ClickException(f"No import {import_id}.")
         click.echo(ingest.rejections_csv(session, run), nl=False)
+
+
+@click.command("reindex")
+@click.option("--check", is_flag=True, help="Only compare the passage ids in the database and the index.")
+@with_appcontext
+def reindex_command(check: bool) -> None:
+    """Rebuild the search index from the database (into a new directory, then swapped in)."""
+    app = current_app._get_current_object()
+    _require_schema(app)
+    if not check:
+        import time
+
+        started = time.perf_counter()
+        count = indexer.rebuild(app)
+        seconds = time.perf_counter() - started
+        click.echo(f"Indexed {count} passages in {seconds:.1f} s ({count / max(seconds, 1e-9):,.0f}/s).")
+    indexer.drain_all(app)
+    missing, extra = indexer.consistency(app)
+    click.echo(f"Index check: {len(missing)} passages missing from the index, {len(extra)} in the index but not the database.")
+    if missing or extra:
+        raise SystemExit(1)
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("--study", "study_name", help="Search one study (default: all).")
+@click.option("--limit", default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@with_appcontext
+def search_command(query: str, study_name: str | None, limit: int, as_json: bool) -> None:
+    """Search the de-identified passages (as an operator: all studies, or one)."""
+    import json
+    from dataclasses import asdict
+
+    from . import search as search_pkg
+
+    app = current_app._get_current_object()
+    with get_db().read_session() as session:
+        if study_name:
+            try:
+                study_ids = [studies.get_by_name(session, study_name).id]
+            except DomainError as exc:
+                raise _fail(exc) from exc
+        else:
+            study_ids = list(session.scalars(select(Study.id)))
+    try:
+        results = search_pkg.backend(app).search(search_pkg.SearchQuery(text=query, per_page=limit, facets=False),
+                                                 study_ids)
+    except search_pkg.IndexUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(asdict(results), indent=2, default=str))
+        return
+    click.echo(f"{results.total} passages.")
+    for hit in results.hits:
+        snippet = re.sub(r"<[^>]+>", "", hit.snippet_html)
+        click.echo(f"- [{hit.study_id}/{hit.source_id}#{hit.passage_id}] {hit.title}"
+                   f"{' ' + hit.speaker if hit.speaker else ''}: {html.unescape(snippet)}")
+    if results.suggestion:
+        click.echo(f"Did you mean: {results.suggestion}")
 
 
 if __name__ == "__main__":

@@ -240,7 +240,8 @@ def test_redacting_a_missed_identifier_updates_text_offsets_and_leaves_no_trace(
         assert source.redaction_summary["manual"] == 3
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "source.redact")).one()
         assert event.details == {"kind": "PERSON", "occurrences": 3, "passages": 2}
-        assert s.scalar(select(func.count()).select_from(IndexOutbox)) == 4  # 2 at upload, 2 after
+        # 2 upserts at upload; then for the 2 changed passages a delete (purge) and an upsert.
+        assert s.scalar(select(func.count()).select_from(IndexOutbox)) == 6
     db.dispose()
     for path in data_dir.rglob("*"):
         if path.is_file():

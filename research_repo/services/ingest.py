@@ -632,3 +632,15 @@ def display_name(filename: str | None) -> str:
             pos = sp.end
         shown = "".join(parts) + spaced[pos:]
     return f"{shown}.{ext.lower()}" if ext else shown
+
+
+def delete_source(session: Session, actor: User, source: Source) -> int:
+    """Delete a source and its passages; the index loses them through the outbox (and the
+    index writer merges, so their text leaves the index files). Returns the passage count."""
+    passage_ids = list(session.scalars(select(Passage.id).where(Passage.source_id == source.id)))
+    session.add_all([IndexOutbox(passage_id=pid, op=OutboxOp.DELETE) for pid in passage_ids])
+    audit.record(session, actor, "source.delete", study_id=source.study_id, object_type="source", object_id=source.id,
+                 passages=len(passage_ids))
+    session.delete(source)
+    session.flush()
+    return len(passage_ids)

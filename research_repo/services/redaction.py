@@ -76,6 +76,9 @@ def redact(session: Session, actor: User, source: Source, value: str, kind: Kind
     source.text = new_text
     source.redaction_summary = summary_of(new_text, manual)
     session.flush()
+    # A delete first: the old text must leave the index files, not only be replaced in results.
+    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.DELETE) for p in changed])
+    session.flush()
     session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.UPSERT) for p in changed])
     audit.record(session, actor, "source.redact", study_id=source.study_id, object_type="source", object_id=source.id,
                  kind=kind.value, occurrences=len(matches), passages=len(changed))

@@ -13,7 +13,7 @@ from nlp.deid.spans import Kind
 
 from .. import access, jobs
 from ..extensions import db_session, get_db
-from ..forms import RedactForm, UploadForm, attach_error
+from ..forms import EmptyForm, RedactForm, UploadForm, attach_error
 from ..models import ImportRejection, ImportRun, Passage, Source, SourceKind
 from ..services import ingest, redaction
 from ..services.errors import DomainError, NotFound
@@ -220,3 +220,19 @@ def source_redact(study_id: int, source_id: int):
     form.value.raw_data = []
     return _render_source(study, source, form, 400)
 
+
+
+@bp.route("/studies/<int:study_id>/sources/<int:source_id>/delete", methods=["GET", "POST"])
+@login_required
+def source_delete(study_id: int, source_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    source = _source(s, study.id, source_id)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        title = source.title
+        count = ingest.delete_source(s, current_user(), source)
+        s.commit()
+        flash(f"Deleted {title} and its {count} passage{'s' if count != 1 else ''}.", "success")
+        return redirect(url_for("studies.detail", study_id=study.id))
+    return render_template("sources/delete.html", study=study, source=source, form=form)

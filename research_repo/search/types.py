@@ -1,0 +1,98 @@
+"""What every search back end takes and returns; no engine imports here."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+# Facet name -> (index field, label, multi-valued)
+FACETS: dict[str, tuple[str, str, bool]] = {
+    "study": ("study", "Study", False),
+    "service": ("service", "Service", False),
+    "kind": ("kind", "Source kind", False),
+    "speaker": ("speaker", "Speaker role", False),
+    "channel": ("channel", "Channel", False),
+    "stage": ("stage", "Journey stage", False),
+    "tag": ("tag", "Tag", True),
+    "theme": ("theme", "Theme", True),
+    "driver": ("driver", "A-11 driver", True),
+    "year": ("year", "Year", False),
+    "quarter": ("quarter", "Quarter", False),
+}
+
+
+class IndexUnavailable(Exception):
+    """The index is missing, being rebuilt, or unreadable; search says so instead of failing."""
+
+
+@dataclass
+class SearchQuery:
+    text: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)  # facet name -> values (OR within, AND across)
+    date_from: date | None = None
+    date_to: date | None = None
+    sort: str = "relevance"  # or "date" (newest first)
+    page: int = 1
+    per_page: int = 10
+    facets: bool = True
+
+
+@dataclass
+class Hit:
+    passage_id: int
+    source_id: int
+    study_id: int
+    title: str
+    speaker: str | None
+    snippet_html: str  # HTML-escaped text with <mark> around matches
+    score: float
+    date: str | None = None
+
+
+@dataclass
+class FacetValue:
+    value: str
+    count: int
+    label: str | None = None
+
+
+@dataclass
+class Facet:
+    name: str
+    label: str
+    values: list[FacetValue]
+
+
+@dataclass
+class SearchResults:
+    total: int
+    page: int
+    pages: int
+    hits: list[Hit]
+    facets: list[Facet]
+    suggestion: str | None = None
+    error: str | None = None  # a query the parser could not read, in words
+
+
+class SearchBackend(abc.ABC):
+    @abc.abstractmethod
+    def exists(self) -> bool: ...
+
+    @abc.abstractmethod
+    def apply(self, upserts: list[dict], deletes: Iterable[int], *, purge: bool = False) -> None:
+        """Write documents and remove passage ids. ``purge`` makes removed text leave the index
+        files (a merge), not only the results."""
+
+    @abc.abstractmethod
+    def rebuild(self, batches: Iterable[list[dict]]) -> int:
+        """Build a fresh index from all documents and swap it in; returns how many."""
+
+    @abc.abstractmethod
+    def search(self, query: SearchQuery, study_ids: Iterable[int]) -> SearchResults: ...
+
+    @abc.abstractmethod
+    def more_like_this(self, passage_id: int, study_ids: Iterable[int], limit: int = 5) -> list[Hit]: ...
+
+    @abc.abstractmethod
+    def passage_ids(self) -> set[int]: ...

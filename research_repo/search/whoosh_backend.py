@@ -1,0 +1,262 @@
+"""The embedded search back end: Whoosh (the whoosh3 fork), classic public API only.
+
+One writer at a time, across processes, by an OS file lock next to the index; readers open a
+fresh searcher per call (``Searcher.refresh()`` is never used: forks have returned duplicate
+hits from a refreshed searcher after a merge). A rebuild writes a new directory and swaps it in.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import html
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from whoosh import fields, highlight, index, qparser, query, sorting
+from whoosh.analysis import StemmingAnalyzer
+
+from .types import FACETS, Facet, FacetValue, Hit, IndexUnavailable, SearchBackend, SearchQuery, SearchResults
+
+
+def make_schema() -> fields.Schema:
+    facet = dict(stored=True, sortable=True)
+    return fields.Schema(
+        passage_id=fields.ID(stored=True, unique=True),
+        source_id=fields.NUMERIC(int, stored=True),
+        position=fields.NUMERIC(int, stored=True),
+        study=fields.ID(**facet),
+        title=fields.TEXT(stored=True, analyzer=StemmingAnalyzer()),
+        text=fields.TEXT(stored=True, analyzer=StemmingAnalyzer(), spelling=True),
+        speaker=fields.ID(**facet),
+        kind=fields.ID(**facet),
+        service=fields.ID(**facet),
+        channel=fields.ID(**facet),
+        stage=fields.ID(**facet),
+        segment=fields.ID(**facet),
+        year=fields.ID(**facet),
+        quarter=fields.ID(**facet),
+        date=fields.DATETIME(stored=True, sortable=True),
+        tag=fields.KEYWORD(stored=True, commas=True, lowercase=False),
+        theme=fields.KEYWORD(stored=True, commas=True, lowercase=False),
+        driver=fields.KEYWORD(stored=True, commas=True, lowercase=False),
+    )
+
+
+def _whoosh_doc(doc: dict) -> dict:
+    out = {}
+    for key, value in doc.items():
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, list):
+            value = ",".join(v.replace(",", " ") for v in value)
+        elif key in ("passage_id", "study"):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_leaks() -> Iterator[dict]:
+    """Whoosh leaves the table-of-contents file open when it cannot parse it. The file is
+    closed when the failed call's traceback is freed (or at the next collection); that close
+    warns (ResourceWarning), so the whole call, and a collection after it, run with that
+    warning silenced."""
+    import gc
+    import warnings
+
+    state = {"failed": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            yield state
+        finally:
+            if state["failed"]:  # only then: a full collection costs milliseconds
+                gc.collect()
+
+
+class WhooshBackend(SearchBackend):
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+        self.lock_path = self.index_dir.parent / f"{self.index_dir.name}.writer.lock"
+
+    # ---- writing
+
+    @contextlib.contextmanager
+    def writer_lock(self, *, blocking: bool = True) -> Iterator[bool]:
+        """The one-writer lock (an OS lock, released if the process dies). Yields False when
+        ``blocking`` is off and another writer holds it."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def exists(self) -> bool:
+        """An index directory with a table of contents; it may still be unreadable (see _open)."""
+        if not self.index_dir.is_dir():
+            return False
+        found = False
+        with _quiet_leaks() as state:
+            try:
+                found = index.exists_in(str(self.index_dir))
+            except Exception:  # noqa: BLE001 - an unreadable TOC is a missing index
+                found = False
+            state["failed"] = not found
+        return found
+
+    def _open(self):
+        if not self.index_dir.is_dir():
+            raise IndexUnavailable("The search index is missing; it is being rebuilt from the database.")
+        problem = None
+        with _quiet_leaks() as state:
+            try:
+                return index.open_dir(str(self.index_dir))
+            except Exception as exc:  # noqa: BLE001 - corrupt files: report, the indexer rebuilds
+                problem = type(exc).__name__
+                state["failed"] = True
+        raise IndexUnavailable(f"The search index cannot be read ({problem}); it is being rebuilt.")
+
+    def apply(self, upserts: list[dict], deletes: Iterable[int], *, purge: bool = False) -> None:
+        """Call under ``writer_lock``."""
+        ix = self._open()
+        writer = ix.writer(limitmb=128)
+        try:
+            for passage_id in deletes:
+                writer.delete_by_term("passage_id", str(passage_id))
+            for doc in upserts:
+                writer.update_document(**_whoosh_doc(doc))
+        except BaseException:
+            writer.cancel()
+            raise
+        # A purge rewrites the index so deleted text leaves the segment files, not only results.
+        writer.commit(optimize=purge, merge=True)
+
+    def rebuild(self, batches: Iterable[list[dict]]) -> int:
+        """Call under ``writer_lock``. Builds ``<index>.new`` and swaps it in."""
+        new_dir = self.index_dir.with_name(self.index_dir.name + ".new")
+        old_dir = self.index_dir.with_name(self.index_dir.name + ".old")
+        for stale in (new_dir, old_dir):
+            shutil.rmtree(stale, ignore_errors=True)
+        new_dir.mkdir(parents=True)
+        ix = index.create_in(str(new_dir), make_schema())
+        writer = ix.writer(limitmb=256)
+        count = 0
+        try:
+            for batch in batches:
+                for doc in batch:
+                    writer.add_document(**_whoosh_doc(doc))
+                    count += 1
+        except BaseException:
+            writer.cancel()
+            shutil.rmtree(new_dir, ignore_errors=True)
+            raise
+        writer.commit(optimize=True)
+        if self.index_dir.exists():
+            os.replace(self.index_dir, old_dir)
+        os.replace(new_dir, self.index_dir)
+        shutil.rmtree(old_dir, ignore_errors=True)
+        return count
+
+    # ---- reading
+
+    def passage_ids(self) -> set[int]:
+        ix = self._open()
+        with ix.searcher() as s:
+            return {int(fields_["passage_id"]) for fields_ in s.all_stored_fields()}
+
+    def doc_count(self) -> int:
+        return self._open().doc_count()
+
+    def _filter(self, q: SearchQuery, study_ids: Iterable[int]) -> query.Query | None:
+        allowed = sorted({int(i) for i in study_ids})
+        if not allowed:
+            return None
+        parts: list[query.Query] = [query.Or([query.Term("study", str(i)) for i in allowed])]
+        for name, values in q.filters.items():
+            if name not in FACETS or not values:
+                continue
+            field = FACETS[name][0]
+            parts.append(query.Or([query.Term(field, str(v)) for v in values]))
+        if q.date_from or q.date_to:
+            start = datetime.combine(q.date_from, datetime.min.time()) if q.date_from else None
+            end = datetime.combine(q.date_to, datetime.max.time()) if q.date_to else None
+            parts.append(query.DateRange("date", start, end))
+        return query.And(parts)
+
+    def search(self, q: SearchQuery, study_ids: Iterable[int]) -> SearchResults:
+        filter_q = self._filter(q, study_ids)
+        if filter_q is None:
+            return SearchResults(0, 1, 1, [], [])
+        ix = self._open()
+        with ix.searcher() as s:
+            parser = qparser.MultifieldParser(["text", "title"], ix.schema, fieldboosts={"text": 1.0, "title": 0.5})
+            parser.add_plugin(qparser.FuzzyTermPlugin())
+            text = q.text.strip()
+            error = None
+            try:
+                parsed = parser.parse(text) if text else query.Every()
+            except Exception:  # noqa: BLE001 - the parser is forgiving; this is a last resort
+                parsed, error = query.Every(), "That query could not be read; showing everything instead."
+            groupedby = None
+            if q.facets:
+                groupedby = sorting.Facets()
+                for name, (field, _label, multi) in FACETS.items():
+                    groupedby.add_facet(name, sorting.FieldFacet(field, allow_overlap=multi, maptype=sorting.Count))
+            sortedby = sorting.FieldFacet("date", reverse=True) if q.sort == "date" else None
+            page = max(q.page, 1)
+            results = s.search_page(parsed, page, pagelen=q.per_page, filter=filter_q, groupedby=groupedby,
+                                    sortedby=sortedby, terms=True)
+            inner = results.results
+            inner.fragmenter = highlight.ContextFragmenter(maxchars=320, surround=80)
+            inner.formatter = highlight.HtmlFormatter(tagname="mark", classname="rr-hit", between=" … ")
+            hits = [self._hit(h) for h in results]
+            facets = []
+            if groupedby is not None:
+                for name, (_field, label, _multi) in FACETS.items():
+                    counts = inner.groups(name)
+                    values = sorted(((str(k), v) for k, v in counts.items() if k not in (None, "")),
+                                    key=lambda kv: (-kv[1], kv[0]))
+                    facets.append(Facet(name, label, [FacetValue(k, v) for k, v in values[:20]]))
+            suggestion = None
+            if text and len(results) == 0:
+                corrected = s.correct_query(parsed, text)
+                if corrected.query != parsed:
+                    suggestion = corrected.string
+            total = len(results)
+            return SearchResults(total, page, max(results.pagecount, 1), hits, facets, suggestion, error)
+
+    def _hit(self, hit) -> Hit:
+        stored = hit.fields()
+        snippet = hit.highlights("text", top=3)
+        if not snippet:
+            body = stored.get("text", "")
+            snippet = html.escape(body[:300] + ("…" if len(body) > 300 else ""))
+        when = stored.get("date")
+        return Hit(
+            passage_id=int(stored["passage_id"]), source_id=int(stored["source_id"]), study_id=int(stored["study"]),
+            title=stored.get("title", ""), speaker=stored.get("speaker"), snippet_html=snippet,
+            score=float(hit.score or 0.0), date=when.date().isoformat() if when else None,
+        )
+
+    def more_like_this(self, passage_id: int, study_ids: Iterable[int], limit: int = 5) -> list[Hit]:
+        filter_q = self._filter(SearchQuery(), study_ids)
+        if filter_q is None:
+            return []
+        ix = self._open()
+        with ix.searcher() as s:
+            docnum = s.document_number(passage_id=str(passage_id))
+            if docnum is None:
+                return []
+            # Enough key terms that a passage made of rare words still finds its neighbours.
+            results = s.more_like(docnum, "text", top=limit, numterms=15, filter=filter_q)
+            results.formatter = highlight.HtmlFormatter(tagname="mark", classname="rr-hit", between=" … ")
+            return [self._hit(h) for h in results]

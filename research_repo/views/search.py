@@ -1,0 +1,104 @@
+"""Search pages and the JSON search API: results, snippets and facet counts come only from
+studies the user may read. Requests only read the index; the writer lives in the worker."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from markupsafe import Markup
+from sqlalchemy import select
+
+from .. import access, search
+from ..extensions import db_session
+from ..models import Study
+from ..search import FACETS, IndexUnavailable, SearchQuery
+from ..web_auth import current_user, login_required
+
+bp = Blueprint("search", __name__)
+
+PER_PAGE = 10
+
+
+def _date(name: str) -> date | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_args() -> tuple[SearchQuery, list[str]]:
+    problems = []
+    filters = {name: [v for v in request.args.getlist(name) if v.strip()][:20] for name in FACETS}
+    q = SearchQuery(
+        text=request.args.get("q", "")[:500],
+        filters={k: v for k, v in filters.items() if v},
+        date_from=_date("from"), date_to=_date("to"),
+        sort="date" if request.args.get("sort") == "date" else "relevance",
+        page=max(request.args.get("page", 1, type=int) or 1, 1),
+        per_page=min(max(request.args.get("per_page", PER_PAGE, type=int) or PER_PAGE, 1), 100),
+    )
+    for name in ("from", "to"):
+        if request.args.get(name, "").strip() and _date(name) is None:
+            problems.append(f"The {'start' if name == 'from' else 'end'} date must be written YYYY-MM-DD.")
+    return q, problems
+
+
+def _run(q: SearchQuery):
+    s = db_session()
+    user = current_user()
+    study_ids = list(s.scalars(access.readable_study_ids(user)))
+    names = {sid: name for sid, name in s.execute(select(Study.id, Study.name).where(Study.id.in_(study_ids)))}
+    try:
+        results = search.backend(current_app).search(q, study_ids)
+    except IndexUnavailable as exc:
+        return None, str(exc), names
+    for facet in results.facets:
+        if facet.name == "study":
+            for value in facet.values:
+                value.label = names.get(int(value.value), value.value)
+    return results, None, names
+
+
+@bp.route("/search")
+@login_required
+def page():
+    q, problems = parse_args()
+    results, unavailable, names = _run(q) if (q.text or q.filters or request.args) else (None, None, {})
+    return render_template("search/results.html", q=q, results=results, unavailable=unavailable,
+                           problems=problems, study_names=names, facets_meta=FACETS, Markup=Markup,
+                           args=request.args), (503 if unavailable else 200)
+
+
+@bp.route("/api/v1/search")
+@login_required
+def api():
+    q, problems = parse_args()
+    if problems:
+        return jsonify(error={"status": 400, "title": "Check the query", "message": " ".join(problems)}), 400
+    results, unavailable, _names = _run(q)
+    if unavailable:
+        return jsonify(error={"status": 503, "title": "Search unavailable", "message": unavailable}), 503
+    body = asdict(results)
+    for hit in body["hits"]:
+        hit["url"] = url_for("sources.source_detail", study_id=hit["study_id"], source_id=hit["source_id"],
+                             _anchor=f"passage-{hit['passage_id']}")
+    return jsonify(body)
+
+
+@bp.route("/studies/<int:study_id>/passages/<int:passage_id>/similar")
+@login_required
+def similar(study_id: int, passage_id: int):
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    study_ids = list(s.scalars(access.readable_study_ids(current_user())))
+    try:
+        hits = search.backend(current_app).more_like_this(passage_id, study_ids, limit=8)
+        unavailable = None
+    except IndexUnavailable as exc:
+        hits, unavailable = [], str(exc)
+    return render_template("search/similar.html", study=study, passage_id=passage_id, hits=hits,
+                           unavailable=unavailable, Markup=Markup), (503 if unavailable else 200)

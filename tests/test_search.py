@@ -1,0 +1,184 @@
+"""Search through the real index: the outbox drained by the one writer, queries, facets,
+highlights, access, deletes that leave the index files, and a missing or corrupt index."""
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+
+from research_repo import search
+from research_repo.models import Role
+from research_repo.search import indexer
+
+from .helpers import csrf_token, login
+
+NOTES = {
+    "annuity.txt": ("Moderator: How was the wait?\nP1: The interim annuity payments started late.\n"
+                    "Moderator: And then?\nP1: The annuities were recalculated in March 2024.\n"),
+    "login.txt": ("Moderator: What about signing in?\nP2: Login.gov locked me out, so I phoned the Retirement "
+                  "Information Office.\nModerator: Thanks.\nP2: My codeword for that mess is spaghetti, honestly.\n"),
+    "markup.txt": "The letter said <b>urgent</b> & final, with no phone number to call about the survivor annuity.",
+}
+
+
+def upload(client, study_id, name, text, kind="interview"):
+    page = client.get(f"/studies/{study_id}/upload")
+    response = client.post(f"/studies/{study_id}/upload", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "kind": kind,
+        "files": [(io.BytesIO(text.encode()), name)]}, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"]
+
+
+@pytest.fixture
+def corpus(app, client, signed_in, make_study):
+    user = signed_in("sara", Role.RESEARCHER)
+    study = make_study("Annuitant interviews", user)
+    urls = {name: upload(client, study.id, name, text) for name, text in NOTES.items()}
+    indexer.drain_all(app)
+    return study, urls
+
+
+def hits(client, **params):
+    response = client.get("/api/v1/search", query_string=params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_uploads_are_searched_after_the_writer_drains_the_outbox(app, client, signed_in, make_study):
+    user = signed_in("sara", Role.RESEARCHER)
+    study = make_study("Fresh", user)
+    upload(client, study.id, "a.txt", "The deferred retirement estimate never arrived.")
+    assert search.backend(app).exists() is False  # web requests never write the index
+    assert indexer.pending(app) == 1
+    indexer.drain_all(app)
+    assert indexer.pending(app) == 0
+    body = hits(client, q="deferred")
+    assert body["total"] == 1 and body["hits"][0]["url"].endswith(f"#passage-{body['hits'][0]['passage_id']}")
+    upload(client, study.id, "b.txt", "Deferred again, said the second participant.")
+    assert hits(client, q="deferred")["total"] == 1  # not yet drained
+    indexer.drain_all(app)
+    assert hits(client, q="deferred")["total"] == 2
+
+
+def test_query_language(client, corpus):
+    assert hits(client, q="annuities")["total"] == 3  # stemming: annuity, annuities
+    assert hits(client, q='"interim annuity"')["total"] == 1
+    assert hits(client, q='"annuity interim"')["total"] == 0
+    assert hits(client, q="annuity AND NOT survivor")["total"] == 2
+    assert hits(client, q="annuity OR spaghetti")["total"] == 4
+    assert hits(client, q="recalc*")["total"] == 1
+    assert hits(client, q="speaker:P2 phoned")["total"] == 1
+    assert hits(client, q="speaker:MODERATOR annuity")["total"] == 0
+    assert hits(client, q="intrim")["suggestion"] == "interim"
+
+
+def test_snippets_highlight_matches_and_escape_html(client, corpus):
+    body = hits(client, q="urgent")
+    snippet = body["hits"][0]["snippet_html"]
+    assert '<mark class="rr-hit' in snippet and "urgent</mark>" in snippet
+    assert "&lt;b&gt;" in snippet and "<b>" not in snippet.replace("<mark", "")
+    page = client.get("/search", query_string={"q": "urgent"}).get_data(as_text=True)
+    assert "&lt;b&gt;" in page and "<b>urgent" not in page
+
+
+def test_facets_filters_sort_and_pages(client, corpus):
+    study, _ = corpus
+    body = hits(client, q="")
+    assert body["total"] == 9
+    facets = {f["name"]: {v["value"]: v["count"] for v in f["values"]} for f in body["facets"]}
+    assert facets["speaker"] == {"MODERATOR": 4, "P1": 2, "P2": 2}
+    assert facets["study"] == {str(study.id): 9} and facets["kind"] == {"interview": 9}
+    assert hits(client, speaker="P1")["total"] == 2
+    assert hits(client, speaker=["P1", "P2"])["total"] == 4
+    assert hits(client, q="annuity", speaker="P2")["total"] == 0
+    first = hits(client, q="", per_page=4)
+    second = hits(client, q="", per_page=4, page=2)
+    assert first["pages"] == 3 and not {h["passage_id"] for h in first["hits"]} & {h["passage_id"] for h in second["hits"]}
+    assert client.get("/api/v1/search", query_string={"from": "yesterday"}).status_code == 400
+    page = client.get("/search", query_string={"q": "annuity"}).get_data(as_text=True)
+    assert "Annuitant interviews (3)" in page  # the study facet shows names, not ids
+
+
+def test_results_and_facets_come_only_from_readable_studies(app, client, corpus, make_user, make_study):
+    other_owner = make_user("omar", Role.RESEARCHER)
+    other = make_study("Someone else's study", other_owner)
+    with app.test_client() as omar:
+        assert login(omar, "omar").status_code == 302
+        upload(omar, other.id, "x.txt", "Spaghetti appears in this study too, with an annuity.")
+    indexer.drain_all(app)
+    body = hits(client, q="spaghetti")
+    assert body["total"] == 1
+    facets = {f["name"]: {v["value"] for v in f["values"]} for f in hits(client, q="annuity")["facets"]}
+    assert str(other.id) not in facets["study"]
+    with app.test_client() as omar:
+        assert login(omar, "omar").status_code == 302
+        mine = omar.get("/api/v1/search", query_string={"q": "spaghetti"}).get_json()
+        assert mine["total"] == 1 and mine["hits"][0]["study_id"] == other.id
+
+
+def test_deleting_a_source_removes_its_text_from_the_index_files(app, client, corpus):
+    _study, urls = corpus
+    page = client.get(urls["login.txt"] + "/delete").get_data(as_text=True)
+    response = client.post(urls["login.txt"] + "/delete", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    indexer.drain_all(app)
+    assert hits(client, q="spaghetti")["total"] == 0
+    index_dir = search.backend(app).index_dir
+    for path in index_dir.rglob("*"):
+        if path.is_file():
+            assert b"spaghetti" not in path.read_bytes().lower(), path.name
+    missing, extra = indexer.consistency(app)
+    assert missing == set() and extra == set()
+
+
+def test_a_redaction_reaches_the_index(app, client, corpus):
+    _study, urls = corpus
+    page = client.get(urls["login.txt"]).get_data(as_text=True)
+    response = client.post(urls["login.txt"] + "/redact",
+                           data={"csrf_token": csrf_token(page), "value": "Spaghetti", "kind": "PERSON"})
+    assert response.status_code == 302
+    indexer.drain_all(app)
+    assert hits(client, q="spaghetti")["total"] == 0
+    for path in search.backend(app).index_dir.rglob("*"):
+        if path.is_file():
+            assert b"spaghetti" not in path.read_bytes().lower(), path.name
+
+
+def test_missing_index_is_reported_then_rebuilt(app, client, corpus):
+    shutil.rmtree(search.backend(app).index_dir)
+    response = client.get("/search", query_string={"q": "annuity"})
+    assert response.status_code == 503 and "Search is not available right now" in response.get_data(as_text=True)
+    assert client.get("/api/v1/search", query_string={"q": "annuity"}).status_code == 503
+    indexer.drain(app)  # the writer notices and rebuilds from the database
+    assert hits(client, q="annuity")["total"] == 3
+
+
+def test_corrupt_index_is_reported_then_rebuilt(app, client, corpus):
+    index_dir = search.backend(app).index_dir
+    for toc in index_dir.glob("*.toc"):
+        toc.write_bytes(b"\x00garbage")
+    assert client.get("/search", query_string={"q": "annuity"}).status_code == 503
+    indexer.drain(app)
+    assert hits(client, q="annuity")["total"] == 3
+
+
+def test_reindex_and_search_commands(app, corpus):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["reindex"])
+    assert result.exit_code == 0, result.output
+    assert "Indexed 9 passages" in result.output and "0 passages missing from the index, 0 in the index" in result.output
+    result = runner.invoke(args=["search", "interim annuity", "--study", "Annuitant interviews"])
+    assert result.exit_code == 0 and result.output.startswith("1 passages.")
+    assert "P1: The interim annuity payments started late" in result.output
+    result = runner.invoke(args=["search", "annuity", "--json"])
+    assert '"total": 3' in result.output
+
+
+def test_more_like_this(client, corpus):
+    body = hits(client, q='"interim annuity"')
+    hit = body["hits"][0]
+    page = client.get(f"/studies/{hit['study_id']}/passages/{hit['passage_id']}/similar")
+    assert page.status_code == 200
+    assert "annuit" in page.get_data(as_text=True).lower()
