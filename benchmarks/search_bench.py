@@ -1,0 +1,212 @@
+"""Search speed: our Whoosh back end against a plain Whoosh setup, in the same run.
+
+    python benchmarks/search_bench.py [--passages 100000] [--queries 200]
+
+Passages come from ../shared/data/search/ubuntu_irc_passages.jsonl (27,986 real help-channel
+passages, CC BY 4.0), cycled with facet values (study, service, kind, speaker, channel, date)
+up to --passages. Measured for both set-ups:
+
+- rebuild rate (passages/s). Ours: one writer, one commit. Plain: the default schema (stored
+  TEXT, no stemming, no columns) with one writer per commit of 1,000 documents;
+- top-10 latency with highlights (p50, p95) for one term, several terms, phrases, and filters
+  with facet counts; a fresh searcher per query, as a web request opens one;
+- how soon an upload is searchable: a document stored with its outbox row, the index writer
+  thread polling, until a search finds it (p95 over --uploads).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "search" / "ubuntu_irc_passages.jsonl"
+
+
+def load_passages(n: int, seed: int = 11) -> list[dict]:
+    rng = random.Random(seed)
+    base = [json.loads(line)["text"] for line in DATA.open(encoding="utf-8")]
+    docs = []
+    start = datetime(2024, 1, 1)
+    for i in range(n):
+        text = base[i % len(base)]
+        docs.append({
+            "passage_id": i + 1, "source_id": i // 5 + 1, "position": i % 5, "study": 1 + i % 5,
+            "title": f"Conversation {i // 5 + 1}", "text": text,
+            "speaker": rng.choice(["P1", "P2", "MODERATOR", "AGENT"]),
+            "kind": rng.choice(["ticket", "interview", "focus-group"]),
+            "service": rng.choice(["Retirement Services", "USAJOBS", "OPM.gov"]),
+            "channel": rng.choice(["phone", "email", "web", "chat"]),
+            "stage": rng.choice(["applying", "waiting", "first payment"]), "segment": None,
+            "date": (d := start + timedelta(hours=i % 17_000)),
+            "year": str(d.year), "quarter": f"{d.year}-Q{(d.month - 1) // 3 + 1}",
+            "tag": [], "theme": [], "driver": [],
+        })
+    return docs
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    return statistics.median(values) * 1000, values[int(0.95 * (len(values) - 1))] * 1000
+
+
+def make_queries(docs: list[dict], count: int, seed: int = 5) -> dict[str, list[tuple[str, dict]]]:
+    rng = random.Random(seed)
+    words = []
+    for d in docs[:3000]:
+        words.extend(w.lower() for w in re.findall(r"[A-Za-z]{5,}", d["text"]))
+    common = [w for w in set(words) if 20 <= words.count(w) <= 400] if len(words) < 200_000 else list(set(words))
+    common.sort()
+    one = [(rng.choice(common), {}) for _ in range(count)]
+    several = [(" ".join(rng.sample(common, 3)), {}) for _ in range(count)]
+    phrases = []
+    while len(phrases) < count:
+        tokens = re.findall(r"[A-Za-z]{4,}", rng.choice(docs[:3000])["text"])
+        if len(tokens) >= 3:
+            k = rng.randrange(len(tokens) - 1)
+            phrases.append((f'"{tokens[k]} {tokens[k + 1]}"', {}))
+    filtered = [(rng.choice(common), {"service": [rng.choice(["USAJOBS", "OPM.gov"])], "channel": ["phone"]})
+                for _ in range(count)]
+    return {"one term": one, "several terms": several, "phrases": phrases, "filters + facets": filtered}
+
+
+def bench_ours(docs, queries, tmp: Path) -> dict:
+    from research_repo.search import SearchQuery
+    from research_repo.search.whoosh_backend import WhooshBackend
+
+    backend = WhooshBackend(tmp / "ours")
+    t0 = time.perf_counter()
+    with backend.writer_lock():
+        backend.rebuild([docs[i:i + 5000] for i in range(0, len(docs), 5000)])
+    rebuild = len(docs) / (time.perf_counter() - t0)
+    out = {"rebuild": rebuild}
+    studies = [1, 2, 3, 4, 5]
+    for kind, items in queries.items():
+        times = []
+        for text, filters in items:
+            q = SearchQuery(text=text, filters=filters, facets=kind == "filters + facets")
+            t = time.perf_counter()
+            backend.search(q, studies)
+            times.append(time.perf_counter() - t)
+        out[kind] = percentiles(times)
+    return out
+
+
+def bench_plain(docs, queries, tmp: Path) -> dict:
+    from whoosh import fields, highlight, index, qparser, query, sorting
+
+    schema = fields.Schema(passage_id=fields.ID(stored=True, unique=True), text=fields.TEXT(stored=True),
+                           service=fields.ID(stored=True), channel=fields.ID(stored=True),
+                           study=fields.ID(stored=True))
+    path = tmp / "plain"
+    path.mkdir()
+    ix = index.create_in(str(path), schema)
+    t0 = time.perf_counter()
+    for i in range(0, len(docs), 1000):
+        writer = ix.writer()
+        for d in docs[i:i + 1000]:
+            writer.add_document(passage_id=str(d["passage_id"]), text=d["text"], service=d["service"],
+                                channel=d["channel"], study=str(d["study"]))
+        writer.commit()
+    rebuild = len(docs) / (time.perf_counter() - t0)
+    out = {"rebuild": rebuild}
+    for kind, items in queries.items():
+        times = []
+        for text, filters in items:
+            t = time.perf_counter()
+            ix = index.open_dir(str(path))
+            with ix.searcher() as s:
+                parsed = qparser.QueryParser("text", ix.schema).parse(text)
+                filter_q = None
+                groupedby = None
+                if filters:
+                    filter_q = query.And([query.Or([query.Term(k, v) for v in vs]) for k, vs in filters.items()])
+                    groupedby = sorting.Facets()
+                    for name in ("service", "channel", "study"):
+                        groupedby.add_facet(name, sorting.FieldFacet(name, maptype=sorting.Count))
+                results = s.search(parsed, limit=10, filter=filter_q, groupedby=groupedby, terms=True)
+                results.formatter = highlight.HtmlFormatter()
+                for hit in results:
+                    hit.highlights("text")
+                if groupedby:
+                    for name in ("service", "channel", "study"):
+                        results.groups(name)
+            times.append(time.perf_counter() - t)
+        out[kind] = percentiles(times)
+    return out
+
+
+def bench_freshness(uploads: int, tmp: Path) -> list[float]:
+    """Seconds from a stored upload (data + outbox committed) to the first search that finds it."""
+    from research_repo import create_app, schema
+    from research_repo.extensions import get_db
+    from research_repo.models import Method, Role
+    from research_repo.search import SearchQuery, backend
+    from research_repo.search.indexer import IndexWriterThread, rebuild
+    from research_repo.services import accounts, ingest, studies
+
+    app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": "bench-secret-key-0123456789-0123456789",
+                      "DATA_DIR": str(tmp / "app")})
+    db = get_db(app)
+    schema.upgrade(db.engine)
+    settings = ingest.IngestSettings.from_config(app.config)
+    with db.writing() as s:
+        user = accounts.create_user(s, None, username="bench", display_name="Bench", password="bench-password-123",
+                                    role=Role.RESEARCHER)
+        study = studies.create_study(s, user, studies.StudyInput(name="B", method=Method.INTERVIEWS, service="X"))
+        study_id, user_id = study.id, user.id
+    rebuild(app)
+    writer = IndexWriterThread(app, poll_seconds=0.2).start()
+    delays = []
+    try:
+        for i in range(uploads):
+            word = f"zq{i:04d}marker"
+            with db.writing() as s:
+                ingest.ingest_document(s, settings, s.get(studies.Study, study_id), s.get(accounts.User, user_id),
+                                       ingest.Upload(f"n{i}.txt", f"The note says {word} about the interim letter.".encode()))
+            stored = time.perf_counter()
+            while backend(app).search(SearchQuery(text=word, facets=False), [study_id]).total == 0:
+                time.sleep(0.01)
+                if time.perf_counter() - stored > 30:
+                    break
+            delays.append(time.perf_counter() - stored)
+    finally:
+        writer.stop()
+    return delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passages", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--uploads", type=int, default=40)
+    args = parser.parse_args()
+    docs = load_passages(args.passages)
+    queries = make_queries(docs, args.queries)
+    print(f"{len(docs):,} passages; {args.queries} queries of each kind")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        plain = bench_plain(docs, queries, tmp)
+        ours = bench_ours(docs, queries, tmp)
+        print(f"rebuild: ours {ours['rebuild']:,.0f} passages/s, plain {plain['rebuild']:,.0f} passages/s "
+              f"({ours['rebuild'] / plain['rebuild']:.2f}x)")
+        for kind in queries:
+            o50, o95 = ours[kind]
+            p50, p95 = plain[kind]
+            print(f"{kind:>16}: ours p50 {o50:6.1f} ms p95 {o95:6.1f} ms | plain p50 {p50:6.1f} ms p95 {p95:6.1f} ms "
+                  f"| p95 ratio plain/ours {p95 / o95:.2f}")
+        delays = bench_freshness(args.uploads, tmp)
+        d50, d95 = percentiles(delays)
+        print(f"upload to searchable: p50 {d50:.0f} ms, p95 {d95:.0f} ms over {len(delays)} uploads")
+
+
+if __name__ == "__main__":
+    main()
