@@ -153,6 +153,7 @@ def bench_freshness(uploads: int, tmp: Path) -> list[float]:
     from research_repo.search.indexer import IndexWriterThread, rebuild
     from research_repo.services import accounts, ingest, studies
 
+    (tmp / "app").mkdir()
     app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": "bench-secret-key-0123456789-0123456789",
                       "DATA_DIR": str(tmp / "app")})
     db = get_db(app)

@@ -190,3 +190,23 @@ def test_researcher_uploads_a_transcript_and_an_export(live_server, page, tmp_pa
     expect(page.locator("#import-summary")).to_contain_text("Done", timeout=30_000)
     expect(page.locator("#import-summary")).to_contain_text("stored 40")
     check_page(page, "an import page")
+
+
+def test_search_page_is_accessible(app, live_server, page):
+    from research_repo.search import indexer
+
+    indexer.drain_all(app)
+    sign_in(page, live_server, "analyst", "demo-analyst-password")
+    page.get_by_role("link", name="Search").first.click()
+    page.get_by_label("Search passages").fill("interim payment")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results-heading")).to_contain_text("passage")
+    expect(page.locator(".rr-snippet mark").first).to_be_visible()
+    check_page(page, "search results")
+    page.locator(".rr-facets input[type=checkbox]").first.check()
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#results-heading")).to_contain_text("passage")
+    check_page(page, "filtered search results")
+    page.get_by_role("link", name="More like this").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Passages like this one")
+    check_page(page, "more like this")
