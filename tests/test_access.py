@@ -23,7 +23,8 @@ GET_MATRIX = {
     "/admin/users":             dict(admin=200, researcher=403, analyst=403, viewer=403, outsider=403, anonymous=302),
     "/studies/{id}/upload":     dict(admin=200, researcher=200, analyst=403, viewer=403, outsider=404, anonymous=302),
     "/studies/{id}/sources":    dict(admin=200, researcher=200, analyst=200, viewer=200, outsider=404, anonymous=302),
-    "/api/v1/search?q=x":       dict(admin=503, researcher=503, analyst=503, viewer=503, outsider=503, anonymous=302),
+    # No index yet: members are told search is unavailable; someone who may read nothing gets nothing.
+    "/api/v1/search?q=x":       dict(admin=503, researcher=503, analyst=503, viewer=503, outsider=200, anonymous=401),
 }
 
 STUDY_FORM = {"name": "Renamed study", "service": "Retirement Services", "method": "interviews"}

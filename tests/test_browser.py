@@ -197,13 +197,13 @@ def test_search_page_is_accessible(app, live_server, page):
 
     indexer.drain_all(app)
     sign_in(page, live_server, "analyst", "demo-analyst-password")
-    page.get_by_role("link", name="Search").first.click()
+    page.get_by_role("link", name="Search", exact=True).click()
     page.get_by_label("Search passages").fill("interim payment")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#results-heading")).to_contain_text("passage")
     expect(page.locator(".rr-snippet mark").first).to_be_visible()
     check_page(page, "search results")
-    page.locator(".rr-facets input[type=checkbox]").first.check()
+    page.locator(".rr-facets .usa-checkbox__label").first.click()  # USWDS hides the box itself
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#results-heading")).to_contain_text("passage")
     check_page(page, "filtered search results")
