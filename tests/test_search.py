@@ -182,3 +182,49 @@ def test_more_like_this(client, corpus):
     page = client.get(f"/studies/{hit['study_id']}/passages/{hit['passage_id']}/similar")
     assert page.status_code == 200
     assert "annuit" in page.get_data(as_text=True).lower()
+
+
+def test_saved_searches(app, client, corpus, db):
+    from sqlalchemy import select
+
+    from research_repo.models import AuditEvent, SavedSearch
+
+    page = client.get("/search", query_string={"q": "annuity", "speaker": "P1"}).get_data(as_text=True)
+    assert "Save this search as" in page
+    token = csrf_token(page)
+    saved = client.post("/searches", data={"csrf_token": token, "name": "Annuity, participants",
+                                           "q": "annuity", "speaker": "P1"})
+    assert saved.status_code == 302 and "speaker=P1" in saved.headers["Location"]
+    listing = client.get("/api/v1/searches").get_json()["searches"]
+    assert [(s["name"], s["params"]) for s in listing] == [("Annuity, participants", {"q": "annuity", "speaker": ["P1"]})]
+    assert hits(client, **listing[0]["params"])["total"] == 2
+    assert "Annuity, participants" in client.get("/search").get_data(as_text=True)
+    # A query with a name or an email in it is refused, and the value is not stored or echoed.
+    refused = client.post("/searches", data={"csrf_token": token, "name": "Calls",
+                                             "q": "maria.alvarez@example.com Maria Alvarez"})
+    assert refused.status_code == 400
+    body = refused.get_data(as_text=True)
+    assert "looks like it contains an identifier" in body and "maria.alvarez" not in body
+    duplicate = client.post("/searches", data={"csrf_token": token, "name": "Annuity, participants", "q": "x"})
+    assert duplicate.status_code == 409
+    with db.read_session() as s:
+        rows = s.scalars(select(SavedSearch)).all()
+        assert len(rows) == 1 and "alvarez" not in str(rows[0].params).lower()
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "search.save")).details == {}
+    deleted = client.post(f"/searches/{listing[0]['id']}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 302
+    assert client.get("/api/v1/searches").get_json()["searches"] == []
+
+
+def test_saved_searches_are_private(app, client, corpus, make_user):
+    page = client.get("/search", query_string={"q": "annuity"}).get_data(as_text=True)
+    client.post("/searches", data={"csrf_token": csrf_token(page), "name": "Mine", "q": "annuity"})
+    mine = client.get("/api/v1/searches").get_json()["searches"][0]
+    make_user("otto", Role.RESEARCHER)
+    with app.test_client() as otto:
+        assert login(otto, "otto").status_code == 302
+        assert otto.get("/api/v1/searches").get_json()["searches"] == []
+        other_page = otto.get("/search").get_data(as_text=True)
+        response = otto.post(f"/searches/{mine['id']}/delete", data={"csrf_token": csrf_token(other_page)})
+        assert response.status_code == 404
+    assert len(client.get("/api/v1/searches").get_json()["searches"]) == 1

@@ -14,7 +14,7 @@ from .insights import (
     insight_theme,
 )
 from .imports import ImportRejection, ImportRun, ImportStatus
-from .ops import AuditEvent, IndexOutbox, Job, JobStatus, OutboxOp
+from .ops import AuditEvent, IndexOutbox, Job, JobStatus, OutboxOp, SavedSearch
 from .studies import Method, Passage, Source, SourceKind, Study
 from .themes import Theme, ThemeRun, ThemeRunStatus, ThemeStatus
 
@@ -23,7 +23,7 @@ metadata = Base.metadata
 __all__ = [
     "A11Driver", "AuditEvent", "ImportRejection", "ImportRun", "ImportStatus", "AuthSession", "Base", "Highlight", "HighlightTag", "IndexOutbox",
     "Insight", "InsightDriver", "InsightStatus", "Job", "JobStatus", "LearningAgendaQuestion",
-    "LoginFailure", "Method", "OutboxOp", "Passage", "Polarity", "Role", "Source", "SourceKind",
+    "LoginFailure", "Method", "OutboxOp", "Passage", "Polarity", "Role", "SavedSearch", "Source", "SourceKind",
     "Study", "StudyMembership", "Tag", "Theme", "ThemeRun", "ThemeRunStatus", "ThemeStatus", "User",
     "insight_highlight", "insight_passage", "insight_question", "insight_theme", "metadata",
     "theme_passage",

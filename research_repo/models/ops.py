@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, DDL, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import JSON, DDL, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
@@ -114,3 +114,20 @@ class IndexOutbox(Base):
 
     def __repr__(self) -> str:
         return f"<IndexOutbox {self.id} {self.op.value} passage={self.passage_id}>"
+
+
+class SavedSearch(Base):
+    """A user's saved query: text, facet filters, dates and sort. The text and name are
+    checked by the de-identifier before they are stored (a search for a name is refused)."""
+
+    __tablename__ = "saved_search"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SavedSearch {self.id} user={self.user_id}>"

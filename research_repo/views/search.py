@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
 from .. import access, search
 from ..extensions import db_session
 from ..models import Study
+from ..forms import EmptyForm
 from ..search import FACETS, IndexUnavailable, SearchQuery
+from ..services import saved_searches
+from ..services.errors import DomainError
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("search", __name__)
@@ -68,9 +71,61 @@ def _run(q: SearchQuery):
 def page():
     q, problems = parse_args()
     results, unavailable, names = _run(q) if (q.text or q.filters or request.args) else (None, None, {})
+    saved = saved_searches.list_for(db_session(), current_user())
     return render_template("search/results.html", q=q, results=results, unavailable=unavailable,
                            problems=problems, study_names=names, facets_meta=FACETS, Markup=Markup,
-                           args=request.args), (503 if unavailable else 200)
+                           args=request.args, saved=saved, form=EmptyForm(), save_error=None), (503 if unavailable else 200)
+
+
+def _saved_params() -> dict:
+    keep = ("q", "from", "to", "sort", *FACETS)
+    params = {}
+    for key in keep:
+        values = [v for v in request.form.getlist(key) if v.strip()][:20]
+        if values:
+            params[key] = values if key in FACETS else values[0][:500]
+    return params
+
+
+@bp.route("/searches", methods=["POST"])
+@login_required
+def save_search():
+    form = EmptyForm()
+    params = _saved_params()
+    if form.validate_on_submit():
+        s = db_session()
+        try:
+            saved_searches.save(s, current_user(), request.form.get("name", ""), params)
+        except DomainError as exc:
+            s.rollback()
+            # The page again, with the message; the refused text is not echoed back.
+            return render_template("search/results.html", q=SearchQuery(), results=None, unavailable=None,
+                                   problems=[], study_names={}, facets_meta=FACETS, Markup=Markup, args={},
+                                   saved=saved_searches.list_for(s, current_user()), form=EmptyForm(),
+                                   save_error=exc.message), exc.status
+        s.commit()
+        flash("Search saved.", "success")
+    return redirect(url_for("search.page", **params))
+
+
+@bp.route("/searches/<int:saved_id>/delete", methods=["POST"])
+@login_required
+def delete_search(saved_id: int):
+    form = EmptyForm()
+    if form.validate_on_submit():
+        s = db_session()
+        saved_searches.delete(s, current_user(), saved_id)
+        s.commit()
+        flash("Saved search deleted.", "success")
+    return redirect(url_for("search.page"))
+
+
+@bp.route("/api/v1/searches")
+@login_required
+def api_saved():
+    rows = saved_searches.list_for(db_session(), current_user())
+    return jsonify(searches=[{"id": r.id, "name": r.name, "params": r.params,
+                              "url": url_for("search.page", **r.params)} for r in rows])
 
 
 @bp.route("/api/v1/search")
