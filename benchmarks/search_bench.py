@@ -12,6 +12,12 @@ up to --passages. Measured for both set-ups:
   with facet counts; a fresh searcher per query, as a web request opens one;
 - how soon an upload is searchable: a document stored with its outbox row, the index writer
   thread polling, until a search finds it (p95 over --uploads).
+
+    python benchmarks/search_bench.py --concurrency 120
+
+runs `research-repo serve` on loopback with 8 uploading and 16 searching clients for that
+many seconds, counts lock and server errors, waits for the outbox to drain, and compares
+the passage ids in the database with those in the index.
 """
 from __future__ import annotations
 
@@ -184,12 +190,135 @@ def bench_freshness(uploads: int, tmp: Path) -> list[float]:
     return delays
 
 
+def bench_concurrency(seconds: int, uploaders: int = 8, searchers: int = 16) -> None:
+    import http.cookiejar
+    import os
+    import socket
+    import subprocess
+    import threading
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from research_repo import create_app, schema
+    from research_repo.extensions import get_db
+    from research_repo.models import Method, Role
+    from research_repo.search import indexer
+    from research_repo.services import accounts, studies
+
+    tmp = Path(tempfile.mkdtemp())
+    secret = "concurrency-bench-secret-key-0123456789abcdef"
+    app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": secret, "DATA_DIR": str(tmp)})
+    db = get_db(app)
+    schema.upgrade(db.engine)
+    with db.writing() as s:
+        user = accounts.create_user(s, None, username="bench", display_name="Bench",
+                                    password="bench-password-123", role=Role.RESEARCHER)
+        study_id = studies.create_study(s, user, studies.StudyInput(name="C", method=Method.INTERVIEWS,
+                                                                    service="Retirement Services")).id
+    indexer.rebuild(app)  # an (empty) index from the start: any 503 below is a real one
+    db.dispose()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RESEARCH_REPO_DATA_DIR": str(tmp), "RESEARCH_REPO_SECRET_KEY": secret,
+           "RESEARCH_REPO_ENVIRONMENT": "test"}
+    server = subprocess.Popen([sys.executable, "-m", "research_repo.cli", "serve", "--port", str(port),
+                               "--threads", str(uploaders + searchers + 4)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/login", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.2)
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def tally(key: str) -> None:
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+
+    def client():
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = opener.open(base + "/login", timeout=30).read().decode()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        data = urllib.parse.urlencode({"username": "bench", "password": "bench-password-123", "csrf_token": token})
+        opener.open(base + "/login", data=data.encode(), timeout=30)
+        return opener
+
+    def call(opener, url, data=None, headers=None) -> None:
+        request = urllib.request.Request(url, data=data, headers=headers or {})
+        try:
+            opener.open(request, timeout=60).read()
+            tally("ok")
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")
+            detail = re.search(r'"message": ?"([^"]{0,70})', body)
+            tally("locked" if "locked" in body.lower() else f"http {exc.code}" + (f" ({detail.group(1)})" if detail else ""))
+        except OSError as exc:
+            tally(type(exc).__name__)
+
+    def uploader(n: int) -> None:
+        opener = client()
+        i = 0
+        while time.monotonic() < stop:
+            page = opener.open(f"{base}/studies/{study_id}/upload", timeout=60).read().decode()
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            boundary = f"bench{n}x{i}"
+            text = f"Uploader {n} note {i}: the interim annuity letter came late again."
+            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
+                    f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"n{n}-{i}.txt\"\r\n"
+                    f"Content-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n").encode()
+            call(opener, f"{base}/studies/{study_id}/upload", body,
+                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            tally("uploads")
+            i += 1
+
+    def searcher(n: int) -> None:
+        opener = client()
+        words = ["interim", "annuity", "letter", '"came late"', "uploader", "note"]
+        i = 0
+        while time.monotonic() < stop:
+            call(opener, f"{base}/api/v1/search?" + urllib.parse.urlencode({"q": words[(n + i) % len(words)]}))
+            tally("searches")
+            i += 1
+
+    threads = [threading.Thread(target=uploader, args=(n,)) for n in range(uploaders)]
+    threads += [threading.Thread(target=searcher, args=(n,)) for n in range(searchers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": secret, "DATA_DIR": str(tmp)})
+    deadline = time.monotonic() + 120
+    while indexer.pending(app) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    server.terminate()
+    _out, err = server.communicate(timeout=30)
+    missing, extra = indexer.consistency(app)
+    errors = {k: v for k, v in counts.items() if k not in ("ok", "uploads", "searches")}
+    print(f"concurrency: {uploaders} uploaders + {searchers} searchers for {seconds} s: "
+          f"{counts.get('uploads', 0)} uploads, {counts.get('searches', 0)} searches; problems: {errors or 'none'}; "
+          f"'database is locked' in the server log: {err.count('database is locked')}")
+    print(f"after draining: passages in the database but not the index {len(missing)}, the reverse {len(extra)}")
+    for line in [x for x in err.splitlines() if " ERROR " in x][:10]:
+        print("server:", line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--uploads", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=0, metavar="SECONDS",
+                        help="Only run the loopback test with 8 uploaders and 16 searchers for this long.")
     args = parser.parse_args()
+    if args.concurrency:
+        bench_concurrency(args.concurrency)
+        return
     docs = load_passages(args.passages)
     queries = make_queries(docs, args.queries)
     print(f"{len(docs):,} passages; {args.queries} queries of each kind")

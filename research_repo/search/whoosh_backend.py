@@ -11,6 +11,7 @@ import fcntl
 import html
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -126,6 +127,8 @@ class WhooshBackend(SearchBackend):
         with _quiet_leaks() as state:
             try:
                 return index.open_dir(str(self.index_dir))
+            except FileNotFoundError:
+                raise  # a commit removed files under us: the caller opens again (_retrying)
             except Exception as exc:  # noqa: BLE001 - corrupt files: report, the indexer rebuilds
                 problem = type(exc).__name__
                 state["failed"] = True
@@ -175,6 +178,9 @@ class WhooshBackend(SearchBackend):
     # ---- reading
 
     def passage_ids(self) -> set[int]:
+        return self._retrying(self._passage_ids)
+
+    def _passage_ids(self) -> set[int]:
         ix = self._open()
         with ix.searcher() as s:
             return {int(fields_["passage_id"]) for fields_ in s.all_stored_fields()}
@@ -217,7 +223,25 @@ class WhooshBackend(SearchBackend):
             self._filters[key] = found
         return found
 
+    def _retrying(self, fn, *args):
+        """Run a read; a commit can delete the segment files of the generation a reader just
+        opened (merges), or a rebuild can swap the directory. Opening the index again then
+        finds the new generation."""
+        for attempt in range(4):
+            try:
+                return fn(*args)
+            except FileNotFoundError:
+                if attempt == 3:
+                    raise IndexUnavailable("The search index is being rewritten; try again.") from None
+                time.sleep(0.05 * (attempt + 1))
+
     def search(self, q: SearchQuery, study_ids: Iterable[int]) -> SearchResults:
+        return self._retrying(self._search, q, study_ids)
+
+    def more_like_this(self, passage_id: int, study_ids: Iterable[int], limit: int = 5) -> list[Hit]:
+        return self._retrying(self._more_like_this, passage_id, study_ids, limit)
+
+    def _search(self, q: SearchQuery, study_ids: Iterable[int]) -> SearchResults:
         allowed = {int(i) for i in study_ids}
         if not allowed:
             return SearchResults(0, 1, 1, [], [])
@@ -280,7 +304,7 @@ class WhooshBackend(SearchBackend):
             score=float(hit.score or 0.0), date=when.date().isoformat() if when else None,
         )
 
-    def more_like_this(self, passage_id: int, study_ids: Iterable[int], limit: int = 5) -> list[Hit]:
+    def _more_like_this(self, passage_id: int, study_ids: Iterable[int], limit: int = 5) -> list[Hit]:
         allowed = {int(i) for i in study_ids}
         if not allowed:
             return []
