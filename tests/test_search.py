@@ -228,3 +228,20 @@ def test_saved_searches_are_private(app, client, corpus, make_user):
         response = otto.post(f"/searches/{mine['id']}/delete", data={"csrf_token": csrf_token(other_page)})
         assert response.status_code == 404
     assert len(client.get("/api/v1/searches").get_json()["searches"]) == 1
+
+
+def test_a_search_racing_a_commit_opens_the_index_again(app, client, corpus, monkeypatch):
+    from research_repo.search import whoosh_backend
+
+    real_open = whoosh_backend.index.open_dir
+    calls = {"n": 0}
+
+    def flaky_open(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:  # as if a merge had just deleted the generation's segment files
+            raise FileNotFoundError("segment gone")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(whoosh_backend.index, "open_dir", flaky_open)
+    assert hits(client, q="annuity")["total"] == 3
+    assert calls["n"] == 2
