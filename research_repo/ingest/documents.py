@@ -241,35 +241,23 @@ def _stamp(seconds: float) -> str:
 
 
 def _cues_document(name: str, cues: list[Cue], fmt: str, encoding: str) -> Document:
-    """One turn per run of cues by the same speaker, written as '[hh:mm:ss] Speaker: text'."""
-    lines: list[str] = []
-    turns: list[Piece] = []
-    pos = 0
-    current: tuple[str | None, int] | None = None  # speaker, index in lines
-    texts: list[str] = []
-
-    def close() -> None:
-        nonlocal pos
-        if current is None:
-            return
-        speaker, _ = current
-        head = lines[-1]
-        body = " ".join(texts)
-        lines[-1] = head + body
-        turns.append(Piece(pos + len(head), pos + len(head) + len(body), speaker))
-        pos += len(lines[-1]) + 2
-
+    """One turn per run of cues by the same speaker, written as '[hh:mm:ss] Speaker: text'.
+    Unlabelled cues run together up to about 600 characters."""
+    runs: list[tuple[str, str | None, list[str]]] = []  # head, speaker, cue texts
     for cue in cues:
         if not cue.text:
             continue
-        same = current is not None and cue.speaker == current[0] and (cue.speaker or len(" ".join(texts)) < 600)
-        if same:
-            texts.append(cue.text)
+        if runs and cue.speaker == runs[-1][1] and (cue.speaker or len(" ".join(runs[-1][2])) < 600):
+            runs[-1][2].append(cue.text)
             continue
-        close()
         head = f"[{_stamp(cue.start)}] " + (f"{cue.speaker}: " if cue.speaker else "")
-        lines.append(head)
-        current = (cue.speaker, len(lines) - 1)
-        texts = [cue.text]
-    close()
+        runs.append((head, cue.speaker, [cue.text]))
+    lines: list[str] = []
+    turns: list[Piece] = []
+    pos = 0
+    for head, speaker, texts in runs:
+        body = " ".join(texts)
+        lines.append(head + body)
+        turns.append(Piece(pos + len(head), pos + len(head) + len(body), speaker))
+        pos += len(lines[-1]) + 2
     return Document("\n\n".join(lines), fmt, encoding, turns)

@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -114,23 +114,18 @@ def kind_for(name: str, kind: SourceKind | None) -> SourceKind:
 # ---- Offsets through de-identification
 
 
-def _mapper(result: Result) -> Callable[[int, bool], int]:
-    """Map an offset in the raw text to the redacted text. A boundary that falls inside a
-    replaced identifier moves to the replacement's edge, so a passage never cuts a pseudonym."""
-    reps = result.replacements
-
-    def move(pos: int, is_end: bool) -> int:
-        shift = 0
-        for r in reps:
-            if r.end <= pos:
-                shift = r.new_end - r.end
-                continue
-            if r.start < pos < r.end:
-                return r.new_end if is_end else r.new_start
-            break
-        return pos + shift
-
-    return move
+def move_offset(pos: int, is_end: bool, edits: Sequence[tuple[int, int, int, int]]) -> int:
+    """Map an offset through sorted edits ``(start, end, new_start, new_end)``. A boundary that
+    falls inside an edited span moves to the new span's edge, so a passage never cuts a marker."""
+    shift = 0
+    for start, end, new_start, new_end in edits:
+        if end <= pos:
+            shift = new_end - end
+            continue
+        if start < pos < end:
+            return new_end if is_end else new_start
+        break
+    return pos + shift
 
 
 @dataclass
@@ -168,27 +163,32 @@ def segment(doc_text: str, turns: list[Piece] | None, kind: SourceKind, max_char
 
 def _deidentified_passages(seg: Segmented, names: Iterable[str] = ()) -> tuple[Result, list[tuple[int, int, str | None]]]:
     result = deidentifier().deidentify(seg.text, names=[*seg.names, *names])
-    move = _mapper(result)
+    edits = [(r.start, r.end, r.new_start, r.new_end) for r in result.replacements]
     spans = []
     last = 0
     for start, end, role in seg.spans:
-        new_start, new_end = max(move(start, False), last), move(end, True)
+        new_start, new_end = max(move_offset(start, False, edits), last), move_offset(end, True, edits)
         if new_end > new_start:
             spans.append((new_start, new_end, role))
             last = new_end
     return result, spans
 
 
-def _add_passages(session: Session, source: Source, spans: list[tuple[int, int, str | None]]) -> list[Passage]:
-    rows = [
+def _passage_rows(source: Source, spans: list[tuple[int, int, str | None]]) -> list[Passage]:
+    """Passages as slices of the source's canonical text (``source.id`` must be set)."""
+    return [
         Passage(source_id=source.id, position=i, speaker_role=role, text=source.text[start:end],
                 start_offset=start, end_offset=end)
         for i, (start, end, role) in enumerate(spans)
     ]
-    session.add_all(rows)
+
+
+def _add_passages(session: Session, passages: list[Passage]) -> list[Passage]:
+    """Store passages and, in the same transaction, their index-outbox rows."""
+    session.add_all(passages)
     session.flush()
-    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.UPSERT) for p in rows])
-    return rows
+    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.UPSERT) for p in passages])
+    return passages
 
 
 def _clean_title(title: str | None) -> str | None:
@@ -247,16 +247,17 @@ def ingest_document(
     )
     session.add(source)
     session.flush()
-    rows = _add_passages(session, source, spans)
+    rows = _add_passages(session, _passage_rows(source, spans))
     audit.record(session, actor, "source.create", study_id=study.id, object_type="source", object_id=source.id,
                  kind=kind.value, format=doc.format, passages=len(rows), redactions=len(result.replacements))
     return DocumentOutcome(source, True, len(rows))
 
 
 def _short(value: str | None, limit: int) -> str | None:
+    """A metadata value with its whitespace collapsed, de-identified, cut to ``limit``."""
     if value is None or not str(value).strip():
         return None
-    return deidentifier().deidentify(" ".join(str(value).split())).text[:limit]
+    return _deid_value(" ".join(str(value).split()))[:limit]
 
 
 # ---- Imports of exports
@@ -329,7 +330,7 @@ def start_import(
         raise Conflict(f"{upload.name}: this file is being imported now (import {run.id}); wait for it to finish.")
     table = read_table(upload.name, upload.data, encoding=encoding, sheet=sheet)
     if run is not None:
-        mapping = Mapping(**{k: v for k, v in run.mapping.items()})
+        mapping = Mapping(**run.mapping)
         if len(table) != run.records_total:
             raise Conflict(f"{upload.name}: this file now reads as {len(table)} records, not {run.records_total}; "
                            "it cannot resume. Ask an admin to check the reader version.")
@@ -438,8 +439,7 @@ def _prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: 
 
     def meta(role: str, limit: int) -> str | None:
         column = mapping.meta.get(role)
-        value = record.fields.get(column, "").strip() if column else ""
-        return _deid_value(" ".join(value.split()))[:limit] if value else None
+        return _short(record.fields.get(column) if column else None, limit)
 
     return _Prepared(
         record.number, key, result.text, spans, result.summary(), attributes,
@@ -506,14 +506,18 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
         with db.writing() as session:
             run = session.get(ImportRun, run_id)
             if run is not None and run.status is ImportStatus.RUNNING:
-                run.status = ImportStatus.INTERRUPTED
-                run.owner = None
-                _finish_job(session, run, JobStatus.FAILED,
-                            f"{type(exc).__name__}; {run.records_read} of {run.records_total} records done. "
-                            "Import the same file again to resume.")
+                _interrupt(session, run, f"{type(exc).__name__}; {run.records_read} of {run.records_total} "
+                                         "records done.")
         raise
     finally:
         _active_here.discard(run_id)
+
+
+def _interrupt(session: Session, run: ImportRun, what: str) -> None:
+    """Leave the import resumable and fail its job, saying how to resume."""
+    run.status = ImportStatus.INTERRUPTED
+    run.owner = None
+    _finish_job(session, run, JobStatus.FAILED, f"{what} Import the same file again to resume.")
 
 
 def _finish_job(session: Session, run: ImportRun, status: JobStatus, error: str | None) -> None:
@@ -552,14 +556,8 @@ def _store_chunk(session: Session, run_id: int, study_id: int, kind: SourceKind,
     session.add_all(rejections)
     session.add_all(sources)
     session.flush()
-    passages = [
-        Passage(source_id=source.id, position=i, speaker_role=None, text=source.text[a:b], start_offset=a, end_offset=b)
-        for source, source_spans in zip(sources, spans, strict=True)
-        for i, (a, b, _role) in enumerate(source_spans)
-    ]
-    session.add_all(passages)
-    session.flush()
-    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.UPSERT) for p in passages])
+    _add_passages(session, [p for source, source_spans in zip(sources, spans, strict=True)
+                            for p in _passage_rows(source, source_spans)])
     run.records_read += len(chunk)
     run.records_stored += len(sources)
     run.records_rejected += len(rejections)
@@ -577,11 +575,7 @@ def mark_interrupted(session: Session) -> int:
     count = 0
     for run in session.scalars(select(ImportRun).where(ImportRun.status == ImportStatus.RUNNING)):
         if not _owner_alive(run, now):
-            run.status = ImportStatus.INTERRUPTED
-            run.owner = None
-            _finish_job(session, run, JobStatus.FAILED,
-                        f"Interrupted after {run.records_read} of {run.records_total} records. "
-                        "Import the same file again to resume.")
+            _interrupt(session, run, f"Interrupted after {run.records_read} of {run.records_total} records.")
             count += 1
     return count
 

@@ -12,6 +12,7 @@ from nlp.deid.spans import Kind
 
 from ..models import IndexOutbox, OutboxOp, Source, User
 from . import audit
+from .ingest import move_offset
 from .errors import ValidationError
 
 PSEUDONYM = re.compile(r"\[(?P<kind>[A-Z_]+)_(?P<n>\d+)\]")
@@ -41,31 +42,21 @@ def redact(session: Session, actor: User, source: Source, value: str, kind: Kind
         raise ValidationError("That text does not appear in this source; copy it exactly as shown.", field="value")
     used = [int(m.group("n")) for m in PSEUDONYM.finditer(text) if m.group("kind") == kind.value]
     label = f"[{kind.value}_{max(used, default=0) + 1}]"
-    # Build the new text and a map of old -> new offsets.
-    out, pos, edits = [], 0, []
+    # Build the new text and the edits that map old offsets to new ones.
+    out, pos, edits, shift = [], 0, [], 0
     for m in matches:
         out.append(text[pos:m.start()])
         out.append(label)
-        edits.append((m.start(), m.end()))
+        new_start = m.start() + shift
+        edits.append((m.start(), m.end(), new_start, new_start + len(label)))
+        shift += len(label) - (m.end() - m.start())
         pos = m.end()
     out.append(text[pos:])
     new_text = "".join(out)
 
-    def move(offset: int, is_end: bool) -> int:
-        shift = 0
-        for start, end in edits:
-            if end <= offset:
-                shift += len(label) - (end - start)
-            elif start < offset < end:
-                # A boundary inside the redacted value moves to the marker's edge.
-                return start + shift + (len(label) if is_end else 0)
-            else:
-                break
-        return offset + shift
-
     changed = []
     for passage in source.passages:
-        start, end = move(passage.start_offset, False), move(passage.end_offset, True)
+        start, end = move_offset(passage.start_offset, False, edits), move_offset(passage.end_offset, True, edits)
         new = new_text[start:end]
         if (start, end) != (passage.start_offset, passage.end_offset) or new != passage.text:
             passage.start_offset, passage.end_offset = start, end

@@ -71,10 +71,15 @@ def _run(q: SearchQuery):
 def page():
     q, problems = parse_args()
     results, unavailable, names = _run(q) if (q.text or q.filters or request.args) else (None, None, {})
-    saved = saved_searches.list_for(db_session(), current_user())
-    return render_template("search/results.html", q=q, results=results, unavailable=unavailable,
-                           problems=problems, study_names=names, facets_meta=FACETS, Markup=Markup,
-                           args=request.args, saved=saved, form=EmptyForm(), save_error=None), (503 if unavailable else 200)
+    return _render_page(q, results=results, unavailable=unavailable, problems=problems, study_names=names,
+                        args=request.args), (503 if unavailable else 200)
+
+
+def _render_page(q: SearchQuery, **context) -> str:
+    context = {"results": None, "unavailable": None, "problems": [], "study_names": {}, "args": {},
+               "save_error": None, **context}
+    return render_template("search/results.html", q=q, facets_meta=FACETS, Markup=Markup, form=EmptyForm(),
+                           saved=saved_searches.list_for(db_session(), current_user()), **context)
 
 
 def _saved_params() -> dict:
@@ -99,10 +104,7 @@ def save_search():
         except DomainError as exc:
             s.rollback()
             # The page again, with the message; the refused text is not echoed back.
-            return render_template("search/results.html", q=SearchQuery(), results=None, unavailable=None,
-                                   problems=[], study_names={}, facets_meta=FACETS, Markup=Markup, args={},
-                                   saved=saved_searches.list_for(s, current_user()), form=EmptyForm(),
-                                   save_error=exc.message), exc.status
+            return _render_page(SearchQuery(), save_error=exc.message), exc.status
         s.commit()
         flash("Search saved.", "success")
     return redirect(url_for("search.page", **params))
