@@ -415,8 +415,10 @@ def imports_rejections(import_id: int) -> None:
 
 @click.command("reindex")
 @click.option("--check", is_flag=True, help="Only compare the passage ids in the database and the index.")
+@click.option("--procs", type=click.IntRange(1, 16), default=lambda: min(os.cpu_count() or 1, 4),
+              help="Processes that analyse text in parallel (default: the CPU count, at most 4).")
 @with_appcontext
-def reindex_command(check: bool) -> None:
+def reindex_command(check: bool, procs: int) -> None:
     """Rebuild the search index from the database (into a new directory, then swapped in)."""
     app = current_app._get_current_object()
     _require_schema(app)
@@ -424,7 +426,7 @@ def reindex_command(check: bool) -> None:
         import time
 
         started = time.perf_counter()
-        count = indexer.rebuild(app)
+        count = indexer.rebuild(app, procs=procs)
         seconds = time.perf_counter() - started
         click.echo(f"Indexed {count} passages in {seconds:.1f} s ({count / max(seconds, 1e-9):,.0f}/s).")
     indexer.drain_all(app)

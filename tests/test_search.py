@@ -164,11 +164,25 @@ def test_corrupt_index_is_reported_then_rebuilt(app, client, corpus):
     assert hits(client, q="annuity")["total"] == 3
 
 
-def test_reindex_and_search_commands(app, corpus):
+def test_filters_see_passages_added_after_a_search(app, client, corpus):
+    """Filters are cached per index version: a filtered search, an upload, the same search."""
+    study, _ = corpus
+    assert hits(client, q="annuity", speaker="P1")["total"] == 2
+    assert hits(client, q="", speaker="P1")["total"] == 2
+    upload(client, study.id, "more.txt", "Moderator: Anything else?\nP1: The survivor annuity letter never came.\n")
+    indexer.drain_all(app)
+    assert hits(client, q="annuity", speaker="P1")["total"] == 3
+    assert hits(client, q="", speaker="P1")["total"] == 3
+    assert hits(client, q="annuity", speaker="P2")["total"] == 0
+
+
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_reindex_and_search_commands(app, client, corpus, procs):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["reindex"])
+    result = runner.invoke(args=["reindex", "--procs", procs])
     assert result.exit_code == 0, result.output
     assert "Indexed 9 passages" in result.output and "0 passages missing from the index, 0 in the index" in result.output
+    assert hits(client, q="annuity", speaker="P1")["total"] == 2
     result = runner.invoke(args=["search", "interim annuity", "--study", "Annuitant interviews"])
     assert result.exit_code == 0 and result.output.startswith("1 passages.")
     assert "P1: The interim annuity payments started late" in result.output

@@ -69,19 +69,19 @@ def drain_all(app: Flask) -> int:
     return total
 
 
-def rebuild(app: Flask) -> int:
+def rebuild(app: Flask, *, procs: int = 1) -> int:
     """Rebuild the index from the database into a new directory and swap it in."""
     with backend(app).writer_lock(blocking=True):
-        return _rebuild_locked(app)
+        return _rebuild_locked(app, procs=procs)
 
 
-def _rebuild_locked(app: Flask) -> int:
+def _rebuild_locked(app: Flask, *, procs: int = 1) -> int:
     db = get_db(app)
     with db.read_session() as session:
         # Outbox rows written before this point are reflected in what we read; they can go
         # once the new index is in place. Later rows stay for the next drain.
         high_water = session.scalar(select(func.max(IndexOutbox.id))) or 0
-        count = backend(app).rebuild(all_documents(session))
+        count = backend(app).rebuild(all_documents(session), procs=procs)
     with db.writing() as session:
         session.execute(delete(IndexOutbox).where(IndexOutbox.id <= high_water))
     log.info("search index rebuilt: %d passages", count)

@@ -85,8 +85,9 @@ class SearchBackend(abc.ABC):
         files (a merge), not only the results."""
 
     @abc.abstractmethod
-    def rebuild(self, batches: Iterable[list[dict]]) -> int:
-        """Build a fresh index from all documents and swap it in; returns how many."""
+    def rebuild(self, batches: Iterable[list[dict]], *, procs: int = 1) -> int:
+        """Build a fresh index from all documents and swap it in; returns how many. ``procs``
+        is how many processes may share the work."""
 
     @abc.abstractmethod
     def search(self, query: SearchQuery, study_ids: Iterable[int]) -> SearchResults: ...
