@@ -290,7 +290,7 @@ class WhooshBackend(SearchBackend):
             # in one pass instead.
             one_term = isinstance(combined, query.Term) and groupedby is None and sortedby is None
             results = s.search_page(combined, page, pagelen=q.per_page, filter=access, groupedby=groupedby,
-                                    sortedby=sortedby, terms=True, optimize=one_term)
+                                    sortedby=sortedby, terms=False, optimize=one_term)
             inner = results.results
             inner.fragmenter = highlight.ContextFragmenter(maxchars=320, surround=80)
             inner.formatter = highlight.HtmlFormatter(tagname="mark", classname="rr-hit", between=" … ")
