@@ -4,7 +4,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
@@ -80,4 +81,8 @@ theme_passage = Table(
     Column("theme_id", ForeignKey("theme.id", ondelete="CASCADE"), primary_key=True),
     Column("passage_id", ForeignKey("passage.id", ondelete="CASCADE"), primary_key=True, index=True),
     Column("rank", Integer, nullable=True),
+    # Cosine similarity to the theme's centroid; a passage far from every theme stays with the
+    # nearest but is flagged "not yet themed".
+    Column("similarity", Float, nullable=True),
+    Column("themed", Boolean, nullable=False, server_default=sa_true(), default=True),
 )

@@ -1,0 +1,187 @@
+"""Clustering unit passage vectors into themes, with the number of themes chosen and explained.
+
+A cold run has three steps:
+
+1. choose k: k-means at each k of a grid on a sample, scored by the cosine silhouette, and
+   twice the k where it peaks. Silhouette curves on short customer texts are flat past their
+   peak (BANKING77: within 0.02 from 40 to 400), and splitting a theme in two costs a
+   reviewer one merge while a theme that mixes two topics hides one of them;
+2. fine clusters: k-means into many micro-clusters (about four passages each, at most
+   ``max_micro``), then Ward linkage of their centroids into k themes, then k-means started
+   from those themes. Ward on micro-centroids is what makes cold runs with different seeds
+   agree (measured on BANKING77: pairwise ARI about 0.8, against 0.6 for k-means alone);
+3. a first level of at most ``max_top`` groups: Ward linkage of the theme centroids, so
+   reviewers start from a manageable list and split where they need to.
+
+A warm run starts k-means from the previous run's centroids instead, so themes keep their
+identity as passages arrive (see :mod:`nlp.themes.identity`).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import AgglomerativeClustering, KMeans, MiniBatchKMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import normalize
+
+K_GRID = (5, 8, 10, 15, 20, 30, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400)
+
+
+def choose_k(X: np.ndarray, *, k_min: int = 2, k_max: int = 300, sample: int = 5000, upward: float = 2.0,
+             random_state: int | None = 0) -> tuple[int, list[tuple[int, float]]]:
+    """The number of themes for ``X`` and the silhouette sweep behind it.
+
+    k-means at each k of a grid on a sample of ``sample`` passages, scored by the cosine
+    silhouette and smoothed over neighbouring k; the peak times ``upward``, within
+    ``[k_min, k_max]``. Returns ``(k, [(k, silhouette), ...])``. The grid stops where
+    clusters would average fewer than 10 sampled passages.
+    """
+    n = len(X)
+    rng = np.random.default_rng(random_state)
+    idx = np.sort(rng.choice(n, min(n, sample), replace=False))
+    Xs = X[idx]
+    top = min(k_max, max(2, len(Xs) // 10))
+    grid = [k for k in K_GRID if k_min <= k <= top] or [max(2, min(top, k_min))]
+    sweep = []
+    for k in grid:
+        labels = KMeans(k, n_init=1, random_state=random_state).fit_predict(Xs)
+        if len(set(labels)) < 2:
+            continue
+        sweep.append((k, float(silhouette_score(Xs, labels, metric="cosine"))))
+    if not sweep:
+        return max(1, min(n, k_min)), []
+    # Each point is one k-means on one sample: smooth over neighbouring k before choosing.
+    scores = np.array([s for _, s in sweep])
+    smooth = np.convolve(np.pad(scores, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    peak = sweep[int(smooth.argmax())][0]
+    return int(min(k_max, max(k_min, round(peak * upward)))), sweep
+
+
+def _ward_groups(centroids: np.ndarray, k: int) -> np.ndarray:
+    if len(centroids) <= k:
+        return np.arange(len(centroids))
+    return AgglomerativeClustering(k, linkage="ward").fit_predict(centroids)
+
+
+def _means(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, X)
+    return normalize(sums).astype(np.float32)
+
+
+class ThemeModel(ClusterMixin, BaseEstimator):
+    """Themes for unit vectors.
+
+    Parameters
+    ----------
+    n_themes : int or None
+        The number of (fine) themes; None chooses it (:func:`choose_k`).
+    k_min, k_max, upward : see :func:`choose_k`.
+    max_top : int
+        At most this many first-level groups.
+    max_micro : int
+        At most this many micro-clusters in a cold run.
+    init_centroids : array or None
+        A previous run's centroids: a warm run starts from them (``n_themes`` defaults to
+        their number; more themes are seeded at the passages farthest from them).
+    warm_iter : int
+        k-means iterations of a warm run.
+    min_similarity : float
+        Passages whose cosine similarity to their theme's centroid is below this, or far below
+        the theme's other passages, are flagged "not yet themed" (``themed_`` False), not
+        dropped.
+    random_state : int or None
+
+    Attributes
+    ----------
+    labels_, similarity_, themed_, centroids_, parents_, k_, sweep_, n_iter_
+    """
+
+    def __init__(self, n_themes: int | None = None, *, k_min: int = 5, k_max: int = 300, upward: float = 2.0,
+                 max_top: int = 40, max_micro: int = 3000, init_centroids: np.ndarray | None = None,
+                 warm_iter: int = 3, min_similarity: float = 0.3, random_state: int | None = 0) -> None:
+        self.n_themes = n_themes
+        self.k_min = k_min
+        self.k_max = k_max
+        self.upward = upward
+        self.max_top = max_top
+        self.max_micro = max_micro
+        self.init_centroids = init_centroids
+        self.warm_iter = warm_iter
+        self.min_similarity = min_similarity
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y=None) -> ThemeModel:
+        X = normalize(np.asarray(X, dtype=np.float32))
+        n = len(X)
+        if n == 0:
+            raise ValueError("no passages to cluster")
+        self.sweep_ = []
+        if self.init_centroids is not None:
+            init = normalize(np.asarray(self.init_centroids, dtype=np.float32))
+            k = min(n, self.n_themes or len(init))
+            if k > len(init):  # new themes start at the passages the old ones explain worst
+                worst = np.argsort((X @ init.T).max(axis=1))[: k - len(init)]
+                init = np.vstack([init, X[worst]])
+            start = init[:k]
+        else:
+            if self.n_themes:
+                k = min(n, self.n_themes)
+            else:
+                k, self.sweep_ = choose_k(X, k_min=self.k_min, k_max=self.k_max, upward=self.upward,
+                                          random_state=self.random_state)
+            start = self._cold_start(X, k)
+        # A warm run refines the previous themes for a few iterations only: enough to take in
+        # new passages, not enough to let the old themes drift apart.
+        km = self._kmeans(k, start, n, max_iter=self.warm_iter if self.init_centroids is not None else 300).fit(X)
+        self._finish(X, km.labels_, k)
+        self.n_iter_ = int(getattr(km, "n_iter_", 0))
+        return self
+
+    def _kmeans(self, k: int, init: np.ndarray, n: int, max_iter: int):
+        if n > 50_000:
+            return MiniBatchKMeans(k, init=init, n_init=1, batch_size=4096, max_iter=min(max_iter, 20),
+                                   random_state=self.random_state)
+        return KMeans(k, init=init, n_init=1, max_iter=max_iter, random_state=self.random_state)
+
+    def _cold_start(self, X: np.ndarray, k: int) -> np.ndarray:
+        n = len(X)
+        micro = min(n, self.max_micro, max(k, n // 4))
+        if micro <= k:
+            return X[np.random.default_rng(self.random_state).choice(n, k, replace=False)]
+        cls = KMeans if n <= 50_000 else MiniBatchKMeans
+        options = {"max_iter": 30} if cls is KMeans else {"batch_size": 4096, "max_iter": 10}
+        micro_km = cls(micro, n_init=1, random_state=self.random_state, **options).fit(X)
+        groups = _ward_groups(micro_km.cluster_centers_, k)
+        return _means(X, groups[micro_km.labels_], k)
+
+    def _finish(self, X: np.ndarray, labels: np.ndarray, k: int) -> None:
+        # Themes that lost every passage are dropped and the rest renumbered densely.
+        used = np.unique(labels)
+        remap = np.full(k, -1)
+        remap[used] = np.arange(len(used))
+        self.labels_ = remap[labels]
+        self.k_ = len(used)
+        self.centroids_ = _means(X, self.labels_, self.k_)
+        self.similarity_ = np.einsum("ij,ij->i", X, self.centroids_[self.labels_])
+        # "Not yet themed": below the absolute floor, or a robust outlier within its theme
+        # (more than 3 scaled median absolute deviations below the theme's median).
+        self.themed_ = self.similarity_ >= self.min_similarity
+        for theme in range(self.k_):
+            members = self.labels_ == theme
+            sims = self.similarity_[members]
+            median = np.median(sims)
+            mad = 1.4826 * np.median(np.abs(sims - median))
+            if mad > 0:
+                self.themed_[members] &= sims >= median - 3 * mad
+        self.parents_ = _ward_groups(self.centroids_, self.max_top) if self.k_ > self.max_top else np.arange(self.k_)
+
+    def predict_with_similarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest theme and the cosine similarity to it, for new passages."""
+        X = normalize(np.asarray(X, dtype=np.float32))
+        sims = X @ self.centroids_.T
+        labels = sims.argmax(axis=1)
+        return labels, sims[np.arange(len(X)), labels]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_with_similarity(X)[0]
