@@ -25,7 +25,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
 
     from . import cli, errors, extensions, security, web_auth
-    from .views import admin, auth, search, sources, studies
+    from . import jobs
+    from .services import themes as theme_service
+    from .views import admin, auth, search, sources, studies, themes
 
     app.request_class = sources.InMemoryRequest
 
@@ -39,4 +41,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(sources.bp)
     app.register_blueprint(search.bp)
+    app.register_blueprint(themes.bp)
+    jobs.register(app, theme_service.JOB_KIND, theme_service.run_job)
     return app

@@ -188,6 +188,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(imports_group)
     app.cli.add_command(reindex_command)
     app.cli.add_command(search_command)
+    app.cli.add_command(themes_group)
 
 
 @click.group("users")
@@ -473,6 +474,79 @@ def search_command(query: str, study_name: str | None, limit: int, as_json: bool
                    f"{' ' + hit.speaker if hit.speaker else ''}: {html.unescape(snippet)}")
     if results.suggestion:
         click.echo(f"Did you mean: {results.suggestion}")
+
+
+@click.group("themes")
+def themes_group() -> None:
+    """Cluster a study's passages into themes and list them."""
+
+
+@themes_group.command("run")
+@click.option("--study", "study_name", required=True)
+@click.option("--by", "by_username", required=True, help="Username the run is started as (researcher or admin).")
+@click.option("--k", type=click.IntRange(2, 400), help="Number of themes (default: chosen by a silhouette sweep, "
+              "or the previous run's themes).")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice([k.value for k in SourceKind]),
+              help="Only passages of this source kind (repeatable).")
+@click.option("--cold", is_flag=True, help="Start afresh instead of from the previous run's themes.")
+@click.option("--seed", default=0, show_default=True)
+@with_appcontext
+def themes_run(study_name, by_username, k, kinds, cold, seed) -> None:
+    """Run the theme job for a study now, in this process."""
+    from .services import themes
+
+    app = current_app._get_current_object()
+    _require_schema(app)
+    db = get_db()
+    run_id = None
+    try:
+        with db.writing() as session:
+            actor = _user(session, by_username)
+            study = studies.get_by_name(session, study_name)
+            if not access.can(session, actor, access.Action.CODE, study.id):
+                raise click.ClickException(f"{by_username} may not run themes in {study_name}.")
+            run_id = themes.start_run(session, actor, study, themes.RunOptions(
+                k=k, scope=themes.RunScope(kinds=tuple(kinds)), warm=not cold, random_state=seed), enqueue=False).id
+        themes.execute_run(db, run_id, progress=lambda done, total: None)
+    except Exception as exc:
+        if run_id is not None:
+            with db.writing() as session:
+                themes.fail_run(session, run_id, str(exc) if isinstance(exc, DomainError) else type(exc).__name__)
+        if isinstance(exc, DomainError):
+            raise _fail(exc) from exc
+        raise
+    with db.read_session() as session:
+        run = session.get(themes.ThemeRun, run_id)
+        q = run.quality
+        click.echo(f"Theme run {run.id}: {run.passage_count} passages, {q['k']} themes ({q['chosen']}), "
+                   f"{q['groups']} first-level groups, {q['unthemed']} not yet themed"
+                   + (f", {run.changed_count} earlier passages changed theme" if run.changed_count is not None else "")
+                   + ".")
+
+
+@themes_group.command("list")
+@click.option("--study", "study_name", required=True)
+@click.option("--run", "run_id", type=int, help="A run id (default: the latest finished run).")
+@with_appcontext
+def themes_list(study_name: str, run_id: int | None) -> None:
+    """The themes of a run: id, status, size, label and distinctive terms."""
+    from .services import themes
+
+    with get_db().read_session() as session:
+        try:
+            study = studies.get_by_name(session, study_name)
+        except DomainError as exc:
+            raise _fail(exc) from exc
+        run = session.get(themes.ThemeRun, run_id) if run_id else themes.latest_done(session, study.id)
+        if run is None or run.study_id != study.id:
+            raise click.ClickException(f"No finished theme run for {study_name}.")
+        top, unthemed = themes.review(session, run)
+        click.echo(f"Theme run {run.id} ({run.status.value}): {run.passage_count} passages, "
+                   f"{unthemed} not yet themed.")
+        for view in top:
+            for item, indent in [(view, "")] + [(c, "  ") for c in view.children]:
+                t = item.theme
+                click.echo(f"{indent}{t.id}\t{t.status.value}\t{t.size}\t{t.label}\t{', '.join(t.top_terms[:6])}")
 
 
 if __name__ == "__main__":

@@ -210,3 +210,29 @@ def test_search_page_is_accessible(app, live_server, page):
     page.get_by_role("link", name="More like this").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Passages like this one")
     check_page(page, "more like this")
+
+
+def test_researcher_runs_and_reviews_themes(app, live_server, page):
+    from research_repo import jobs
+    from research_repo.search import indexer
+
+    indexer.drain_all(app)
+    sign_in(page, live_server, "researcher", "demo-researcher-password")
+    page.get_by_role("link", name="Retirement Services: first year of annuity").click()
+    page.get_by_role("link", name="Themes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Themes")
+    check_page(page, "themes before a run")
+    page.get_by_label("Number of themes").fill("4")
+    page.get_by_role("button", name="Run themes").click()
+    expect(page.locator(".usa-alert--success")).to_contain_text("is queued")
+    assert jobs.Worker(app).run(until_idle=True) == 1
+    page.reload()
+    expect(page.locator(".rr-theme")).to_have_count(4)
+    expect(page.get_by_role("img", name="Map of passages by theme")).to_be_visible()
+    check_page(page, "theme review")
+    first = page.locator(".rr-theme").first
+    first.get_by_role("button", name="Accept").click()
+    expect(page.locator(".usa-alert--success")).to_contain_text("is accepted")
+    page.get_by_role("button", name="Undo the last action").click()
+    expect(page.locator(".usa-alert--success")).to_contain_text("Undone: Accepted")
+    check_page(page, "theme review after undo")

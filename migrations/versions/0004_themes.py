@@ -53,6 +53,10 @@ def upgrade() -> None:
     with op.batch_alter_table('passage_vector', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_passage_vector_model_id'), ['model_id'], unique=False)
 
+    # Vectors move to passage_vector (one per vectorizer); the column was never written.
+    with op.batch_alter_table('passage', schema=None) as batch_op:
+        batch_op.drop_column('vector')
+
     with op.batch_alter_table('theme', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pinned', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('quotes', sa.JSON(), server_default='[]', nullable=False))
@@ -91,6 +95,9 @@ def downgrade() -> None:
         batch_op.drop_column('centroid')
         batch_op.drop_column('quotes')
         batch_op.drop_column('pinned')
+
+    with op.batch_alter_table('passage', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('vector', sa.LargeBinary(), nullable=True))
 
     with op.batch_alter_table('passage_vector', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_passage_vector_model_id'))

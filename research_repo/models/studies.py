@@ -11,7 +11,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -147,8 +146,6 @@ class Passage(Base):
     text: Mapped[str] = deferred(mapped_column(Text))
     start_offset: Mapped[int] = mapped_column(Integer)
     end_offset: Mapped[int] = mapped_column(Integer)
-    # Theme vector computed once at ingest (float32 bytes); derived, rebuildable.
-    vector: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
 
     source: Mapped[Source] = relationship(back_populates="passages")
 

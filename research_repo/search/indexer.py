@@ -45,6 +45,7 @@ def drain(app: Flask, *, batch: int = 2000, blocking: bool = False) -> int:
             found = {d["passage_id"] for d in docs}
             # An upsert whose passage is gone by now is a delete.
             deletes = [pid for pid, op in last_op.items() if op is OutboxOp.DELETE or pid not in found]
+        _vectorize(app, [pid for pid in upsert_ids if pid in found])
         if any(op is OutboxOp.DELETE for _id, _pid, op in rows):
             # Text must leave the index files, not only the results. Whoosh's optimize drops
             # deleted documents but keeps their terms in the term dictionary (a redacted name
@@ -59,6 +60,22 @@ def drain(app: Flask, *, batch: int = 2000, blocking: bool = False) -> int:
         with db.writing() as session:
             session.execute(delete(IndexOutbox).where(IndexOutbox.id <= rows[-1][0]))
         return len(rows)
+
+
+def _vectorize(app: Flask, passage_ids: list[int]) -> None:
+    """Theme vectors for new and changed passages, computed once here, in the worker, and new
+    passages placed in their study's accepted themes. A failure is logged and leaves those
+    passages to the next theme run, which vectorizes what lacks a vector."""
+    from ..services import themes
+
+    if not passage_ids:
+        return
+    try:
+        with get_db(app).writing() as session:
+            themes.vectorize_stored(session, passage_ids)
+            themes.assign_new(session, passage_ids)
+    except Exception as exc:  # noqa: BLE001 - indexing must go on
+        log.error("theme vectors not stored for %d passages (%s)", len(passage_ids), type(exc).__name__)
 
 
 def drain_all(app: Flask) -> int:
