@@ -13,6 +13,12 @@ Quality on the 10,003 training queries of ../shared/data/themes/banking77 (CC BY
 - identity: a run on 5/6 of the queries, then a warm run after the last 1/6 arrives (20 %
   more): the share of the earlier queries still in the continuation of their theme.
 
+The embedding extra (if its model is installed): MiniLM vectors by nlp.themes.embed, their
+throughput on 2 cores, the same quality and identity figures, BERTopic on the same
+embeddings, and with --reference, sentence-transformers (torch CPU, from
+benchmarks/.st-venv: torch==2.13.0 sentence-transformers==6.2.0) encoding the same texts in
+the same run, with the largest difference between the two sets of vectors.
+
 Scale: --scale passages cut from ../shared/data/search/ubuntu_irc_passages.jsonl (turns of
 about 20 words), vectorized, then clustered from the stored vectors in a fresh process that
 reports its time and peak memory (ru_maxrss).
@@ -35,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 BERTOPIC_PY = ROOT / "benchmarks" / ".bertopic-venv" / "bin" / "python"
+ST_PY = ROOT / "benchmarks" / ".st-venv" / "bin" / "python"
 
 
 def accuracy(gold: list[str], labels: np.ndarray) -> float:
@@ -115,6 +122,79 @@ def banking(args) -> None:
         print(f"  (BERTopic not measured: {BERTOPIC_PY} is missing; see the module docstring)")
 
 
+def embedding(args) -> None:
+    """The embedding extra: MiniLM vectors computed by nlp.themes.embed (NumPy)."""
+    from sklearn.cluster import KMeans
+
+    from nlp.themes import ThemeModel
+    from nlp.themes.embed import EmbeddingsUnavailable, MiniLMEncoder
+
+    rows = list(csv.DictReader((DATA / "themes" / "banking77" / "train.csv").open(encoding="utf-8")))
+    texts = [r["text"] for r in rows]
+    gold = [r["category"] for r in rows]
+    try:
+        encoder = MiniLMEncoder().fit()
+    except EmbeddingsUnavailable as exc:
+        print(f"embedding extra not measured: {exc}")
+        return
+    started = time.perf_counter()
+    X = encoder.transform(texts)
+    seconds = time.perf_counter() - started
+    print(f"embedding extra: all-MiniLM-L6-v2 (NumPy) on {len(texts):,} queries: {len(texts) / seconds:,.0f} "
+          f"passages/s ({seconds:.1f} s)")
+    longer = turns(2000)
+    started = time.perf_counter()
+    encoder.transform(longer)
+    print(f"  on 2,000 IRC turns of about 20 words: {len(longer) / (time.perf_counter() - started):,.0f} passages/s")
+    if args.reference and ST_PY.exists():
+        from nlp.themes.embed import model_zip
+
+        with tempfile.TemporaryDirectory() as tmp:
+            import zipfile
+
+            with zipfile.ZipFile(model_zip()) as archive:
+                archive.extractall(Path(tmp) / "model")
+            (Path(tmp) / "t.json").write_text(json.dumps(texts), encoding="utf-8")
+            out = subprocess.run([str(ST_PY), str(ROOT / "benchmarks" / "_st_reference.py"), str(Path(tmp) / "model"),
+                                  str(Path(tmp) / "t.json"), str(Path(tmp) / "ref.npy")],
+                                 capture_output=True, text=True, check=True)
+            reference = np.load(Path(tmp) / "ref.npy")
+        rate = float(out.stdout.strip().splitlines()[-1])
+        cosine = (X * reference).sum(axis=1)
+        print(f"  reference sentence-transformers (torch CPU, 2 threads), same run: {rate:,.0f} passages/s; "
+              f"ours / reference {len(texts) / seconds / rate:.2f}x; cosine to the reference: min {cosine.min():.7f}, "
+              f"max abs difference {np.abs(X - reference).max():.1e}")
+    runs = []
+    for seed in range(3):
+        started = time.perf_counter()
+        model = ThemeModel(random_state=seed).fit(X)
+        runs.append(model.labels_)
+        print(f"  ours on embeddings, k automatic, seed {seed}: k = {model.k_}, {quality(gold, model.labels_)}, "
+              f"{time.perf_counter() - started:.1f} s")
+    print(f"  ours on embeddings, 3 seeds: pairwise ARI {pairwise_ari(runs)}")
+    km = KMeans(77, n_init=1, random_state=0).fit_predict(X)
+    print(f"  anchor, k-means on embeddings with the true k = 77: {quality(gold, km)}")
+    order = np.random.default_rng(0).permutation(len(X))
+    first = order[: int(len(X) / 1.2)]
+    from nlp.themes import changed, match
+
+    before = ThemeModel(random_state=0).fit(X[first])
+    after = ThemeModel(random_state=0, init_centroids=before.centroids_).fit(X[order])
+    moved = changed(before.labels_, after.labels_[: len(first)], match(before.centroids_, after.centroids_))
+    print(f"  identity on embeddings: {1 - moved / len(first):.2%} of the earlier queries kept their theme")
+    if args.bertopic and BERTOPIC_PY.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(Path(tmp) / "x.npy", X)
+            (Path(tmp) / "t.json").write_text(json.dumps(texts), encoding="utf-8")
+            out = subprocess.run([str(BERTOPIC_PY), str(ROOT / "benchmarks" / "_bertopic_runner.py"),
+                                  str(Path(tmp) / "x.npy"), str(Path(tmp) / "t.json"), "0"],
+                                 capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        labels = np.array(result["labels"])
+        print(f"  BERTopic (UMAP + HDBSCAN) on the same embeddings, seed 0: {len(set(labels) - {-1})} topics, "
+              f"{quality(gold, labels)}, outliers {np.mean(labels == -1):.1%}, {result['seconds']:.1f} s")
+
+
 def turns(count: int) -> list[str]:
     """Passages of about 20 words cut from the IRC conversations."""
     out = []
@@ -171,8 +251,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-bertopic", dest="bertopic", action="store_false")
     parser.add_argument("--scale", type=int, default=100_000, help="passages for the scale run (0: skip)")
+    parser.add_argument("--no-embeddings", dest="embeddings", action="store_false")
+    parser.add_argument("--reference", action="store_true",
+                        help="also encode with sentence-transformers from benchmarks/.st-venv and compare")
+    parser.add_argument("--only-embeddings", action="store_true")
     args = parser.parse_args()
+    if args.only_embeddings:
+        embedding(args)
+        return
     banking(args)
+    if args.embeddings:
+        embedding(args)
     if args.scale:
         scale(args.scale)
 

@@ -490,8 +490,10 @@ def themes_group() -> None:
               help="Only passages of this source kind (repeatable).")
 @click.option("--cold", is_flag=True, help="Start afresh instead of from the previous run's themes.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--vectors", type=click.Choice(["lsa", "minilm"]),
+              help="Passage vectors (default: the THEME_VECTORS setting).")
 @with_appcontext
-def themes_run(study_name, by_username, k, kinds, cold, seed) -> None:
+def themes_run(study_name, by_username, k, kinds, cold, seed, vectors) -> None:
     """Run the theme job for a study now, in this process."""
     from .services import themes
 
@@ -506,7 +508,8 @@ def themes_run(study_name, by_username, k, kinds, cold, seed) -> None:
             if not access.can(session, actor, access.Action.CODE, study.id):
                 raise click.ClickException(f"{by_username} may not run themes in {study_name}.")
             run_id = themes.start_run(session, actor, study, themes.RunOptions(
-                k=k, scope=themes.RunScope(kinds=tuple(kinds)), warm=not cold, random_state=seed), enqueue=False).id
+                k=k, scope=themes.RunScope(kinds=tuple(kinds)), warm=not cold, random_state=seed,
+                vectors=vectors or app.config["THEME_VECTORS"]), enqueue=False).id
         themes.execute_run(db, run_id, progress=lambda done, total: None)
     except Exception as exc:
         if run_id is not None:

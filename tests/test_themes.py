@@ -203,3 +203,16 @@ def test_viewers_read_themes_but_cannot_run_or_change_them(app, client, study, m
     with app.test_client() as olga:
         assert login(olga, "olga").status_code == 302
         assert olga.get(f"/studies/{study.id}/themes").status_code in (403, 404)
+
+
+def test_a_run_on_sentence_embeddings(app, study, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["themes", "run", "--study", "Annuitant interviews", "--by", "rita", "--k", "3",
+                                 "--vectors", "minilm"])
+    assert result.exit_code == 0, result.output
+    with db.read_session() as s:
+        run = s.scalars(select(ThemeRun).order_by(ThemeRun.id.desc())).first()
+        assert run.parameters["vectors"] == "minilm" and run.quality["vector_dim"] == 384
+    assert sorted(t.size for t in themes_of(db, run.id)) == [5, 5, 5]
+    labels = " ".join(t.label for t in themes_of(db, run.id))
+    assert "annuity" in labels and "survivor" in labels

@@ -72,7 +72,7 @@ def _vectorize(app: Flask, passage_ids: list[int]) -> None:
         return
     try:
         with get_db(app).writing() as session:
-            themes.vectorize_stored(session, passage_ids)
+            themes.vectorize_stored(session, passage_ids, app.config["THEME_VECTORS"])
             themes.assign_new(session, passage_ids)
     except Exception as exc:  # noqa: BLE001 - indexing must go on
         log.error("theme vectors not stored for %d passages (%s)", len(passage_ids), type(exc).__name__)

@@ -22,6 +22,7 @@ from . import audit
 from .errors import Conflict, NotFound, ValidationError
 
 LSA = "lsa"
+MINILM = "minilm"
 JOB_KIND = "theme_run"
 MAX_THEMES = 400
 VECTOR_BATCH = 2000
@@ -51,6 +52,7 @@ class RunOptions:
     scope: RunScope = field(default_factory=RunScope)
     warm: bool = True
     random_state: int = 0
+    vectors: str = LSA
 
 
 def _now() -> datetime:
@@ -64,12 +66,34 @@ def current_model(session: Session, kind: str = LSA) -> VectorModel | None:
 
 
 @lru_cache(maxsize=4)
-def _vectorizer(model_id: int, state: bytes) -> nlp_themes.LsaVectorizer:
+def _vectorizer(model_id: int, kind: str, state: bytes):
+    if kind == MINILM:
+        from nlp.themes.embed import MiniLMEncoder
+
+        return MiniLMEncoder().fit()
     return nlp_themes.LsaVectorizer.from_bytes(state)
 
 
-def vectorizer_for(model: VectorModel) -> nlp_themes.LsaVectorizer:
-    return _vectorizer(model.id, model.state)
+def vectorizer_for(model: VectorModel):
+    return _vectorizer(model.id, model.kind, model.state)
+
+
+def ensure_model(session: Session, kind: str, texts=None, random_state: int = 0) -> VectorModel:
+    """The newest vector model of ``kind``, created if there is none: LSA is fitted on
+    ``texts`` (a callable returning them, so they are read only when needed); MiniLM has
+    nothing to fit."""
+    model = current_model(session, kind)
+    if model is not None:
+        return model
+    if kind == MINILM:
+        from nlp.themes import embed
+
+        embed.MiniLMEncoder().fit()  # fails here, with how to install it, if the extra is missing
+        model = VectorModel(kind=MINILM, version=embed.VERSION, dim=384, fitted_on=0, state=b"")
+        session.add(model)
+        session.flush()
+        return model
+    return fit_model(session, texts(), random_state=random_state)
 
 
 def fit_model(session: Session, texts: list[str], random_state: int = 0) -> VectorModel:
@@ -114,10 +138,10 @@ def vectorize(session: Session, model: VectorModel, passage_ids: list[int], *, r
     return done
 
 
-def vectorize_stored(session: Session, passage_ids: list[int]) -> int:
-    """For the index writer: vectors for new or changed passages, with the current model (if
-    any run has fitted one yet; the first run vectorizes what came before it)."""
-    model = current_model(session)
+def vectorize_stored(session: Session, passage_ids: list[int], kind: str = LSA) -> int:
+    """For the index writer: vectors for new or changed passages, with the current model of
+    the configured kind (once a run has made one; the first run vectorizes what came before)."""
+    model = current_model(session, kind)
     if model is None or not passage_ids:
         return 0
     return vectorize(session, model, passage_ids, replace=True)
@@ -214,6 +238,7 @@ def start_run(session: Session, actor: User, study: Study, options: RunOptions, 
         raise ValidationError(f"A theme run needs at least 10 passages; the chosen set has {len(passages)}.")
     run = ThemeRun(study_id=study.id, created_by_id=actor.id, random_state=options.random_state,
                    parameters={"k": options.k, "warm": options.warm, "scope": options.scope.as_json(),
+                               "vectors": options.vectors,
                                "passage_ids": list(options.scope.passage_ids)
                                if options.scope.passage_ids is not None else None},
                    passage_count=len(passages))
@@ -264,10 +289,8 @@ def execute_run(db, run_id: int, progress=None) -> None:
         ids = scope_passages(session, run.study_id, _run_scope(run))
         if len(ids) < 10:
             raise ValidationError(f"A theme run needs at least 10 passages; the chosen set has {len(ids)} now.")
-        model = current_model(session)
-        if model is None:
-            texts = list(session.scalars(select(Passage.text).where(Passage.id.in_(ids[:20_000]))))
-            model = fit_model(session, texts, random_state=run.random_state)
+        model = ensure_model(session, (run.parameters or {}).get("vectors", LSA), texts=lambda: list(
+            session.scalars(select(Passage.text).where(Passage.id.in_(ids[:20_000])))), random_state=run.random_state)
         run.vector_model_id = model.id
         model_id = model.id
     for i in range(0, len(ids), VECTOR_BATCH * 5):

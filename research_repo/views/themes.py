@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from .. import access
@@ -86,7 +86,8 @@ def start(study_id: int):
         scope = themes.RunScope(kinds=kinds, date_from=_date(request.form.get("date_from")),
                                 date_to=_date(request.form.get("date_to")))
         run = themes.start_run(s, current_user(), study, themes.RunOptions(
-            k=int(k_text) if k_text else None, scope=scope, warm=request.form.get("cold") != "1"))
+            k=int(k_text) if k_text else None, scope=scope, warm=request.form.get("cold") != "1",
+            vectors=current_app.config["THEME_VECTORS"]))
     except DomainError as exc:
         s.rollback()
         return _render(s, study, themes.latest_done(s, study.id), exc.status, [exc.message])
