@@ -247,15 +247,15 @@ def test_saved_searches_are_private(app, client, corpus, make_user):
 def test_a_search_racing_a_commit_opens_the_index_again(app, client, corpus, monkeypatch):
     from research_repo.search import whoosh_backend
 
-    real_open = whoosh_backend.index.open_dir
+    real_open = whoosh_backend.FileStorage.open_index
     calls = {"n": 0}
 
-    def flaky_open(*args, **kwargs):
+    def flaky_open(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:  # as if a merge had just deleted the generation's segment files
             raise FileNotFoundError("segment gone")
-        return real_open(*args, **kwargs)
+        return real_open(self, *args, **kwargs)
 
-    monkeypatch.setattr(whoosh_backend.index, "open_dir", flaky_open)
+    monkeypatch.setattr(whoosh_backend.FileStorage, "open_index", flaky_open)
     assert hits(client, q="annuity")["total"] == 3
     assert calls["n"] == 2

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from whoosh import columns, fields, highlight, index, qparser, query, sorting
+from whoosh.filedb.filestore import FileStorage
 from whoosh.analysis import StemmingAnalyzer
 
 from .types import FACETS, Facet, FacetValue, Hit, IndexUnavailable, SearchBackend, SearchQuery, SearchResults
@@ -120,13 +121,21 @@ class WhooshBackend(SearchBackend):
             state["failed"] = not found
         return found
 
+    def _storage(self):
+        # No mmap: the fork reads a memory-mapped segment by copying each part it opens into
+        # memory (BytesIO over the map), some 20 ms per part per search at 100,000 passages.
+        # Without mmap each segment is one open file, read where needed; and since the file
+        # stays open, a commit that merges it away cannot pull it from under a search (it
+        # can with separate per-part files, which open lazily).
+        return FileStorage(str(self.index_dir), supports_mmap=False)
+
     def _open(self):
         if not self.index_dir.is_dir():
             raise IndexUnavailable("The search index is missing; it is being rebuilt from the database.")
         problem = None
         with _quiet_leaks() as state:
             try:
-                return index.open_dir(str(self.index_dir))
+                return self._storage().open_index()
             except FileNotFoundError:
                 raise  # a commit removed files under us: the caller opens again (_retrying)
             except Exception as exc:  # noqa: BLE001 - corrupt files: report, the indexer rebuilds
@@ -137,7 +146,7 @@ class WhooshBackend(SearchBackend):
     def apply(self, upserts: list[dict], deletes: Iterable[int], *, purge: bool = False) -> None:
         """Call under ``writer_lock``."""
         ix = self._open()
-        writer = ix.writer(limitmb=128, compound=False)  # see rebuild
+        writer = ix.writer(limitmb=128)
         try:
             for passage_id in deletes:
                 writer.delete_by_term("passage_id", str(passage_id))
@@ -161,12 +170,10 @@ class WhooshBackend(SearchBackend):
             shutil.rmtree(stale, ignore_errors=True)
         new_dir.mkdir(parents=True)
         ix = index.create_in(str(new_dir), make_schema())
-        # Segment files stay separate: the fork opens a compound file's parts by copying each
-        # into memory, some 20 ms per part per search at 100,000 passages.
         if procs > 1:
-            writer = ix.writer(procs=procs, limitmb=128, multisegment=True, compound=False)
+            writer = ix.writer(procs=procs, limitmb=128, multisegment=True)
         else:
-            writer = ix.writer(limitmb=256, compound=False)
+            writer = ix.writer(limitmb=256)
         count = 0
         try:
             for batch in batches:
