@@ -492,8 +492,9 @@ def themes_group() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--vectors", type=click.Choice(["lsa", "minilm"]),
               help="Passage vectors (default: the THEME_VECTORS setting).")
+@click.option("--query", help="Only the passages this search finds (same syntax as search).")
 @with_appcontext
-def themes_run(study_name, by_username, k, kinds, cold, seed, vectors) -> None:
+def themes_run(study_name, by_username, k, kinds, cold, seed, vectors, query) -> None:
     """Run the theme job for a study now, in this process."""
     from .services import themes
 
@@ -507,8 +508,14 @@ def themes_run(study_name, by_username, k, kinds, cold, seed, vectors) -> None:
             study = studies.get_by_name(session, study_name)
             if not access.can(session, actor, access.Action.CODE, study.id):
                 raise click.ClickException(f"{by_username} may not run themes in {study_name}.")
+            matched = None
+            if query:
+                from . import search as search_pkg
+
+                matched = tuple(search_pkg.backend(app).matching_passage_ids(search_pkg.SearchQuery(text=query),
+                                                                             [study.id]))
             run_id = themes.start_run(session, actor, study, themes.RunOptions(
-                k=k, scope=themes.RunScope(kinds=tuple(kinds)), warm=not cold, random_state=seed,
+                k=k, scope=themes.RunScope(kinds=tuple(kinds), passage_ids=matched), warm=not cold, random_state=seed,
                 vectors=vectors or app.config["THEME_VECTORS"]), enqueue=False).id
         themes.execute_run(db, run_id, progress=lambda done, total: None)
     except Exception as exc:

@@ -170,6 +170,9 @@ def test_cli_runs_and_lists_themes(app, study):
     assert re.search(r"Theme run \d+: 15 passages, 3 themes \(given\)", result.output)
     result = runner.invoke(args=["themes", "list", "--study", "Annuitant interviews"])
     assert result.exit_code == 0 and result.output.count("\tproposed\t5\t") == 3
+    result = runner.invoke(args=["themes", "run", "--study", "Annuitant interviews", "--by", "rita", "--k", "2",
+                                 "--query", "annuity OR login OR sign", "--cold"])
+    assert result.exit_code == 0 and re.search(r"Theme run \d+: 1[0-4] passages, 2 themes", result.output), result.output
     result = runner.invoke(args=["themes", "run", "--study", "Nope", "--by", "rita"])
     assert result.exit_code != 0 and "Nope" in result.output
 
@@ -216,3 +219,18 @@ def test_a_run_on_sentence_embeddings(app, study, db):
     assert sorted(t.size for t in themes_of(db, run.id)) == [5, 5, 5]
     labels = " ".join(t.label for t in themes_of(db, run.id))
     assert "annuity" in labels and "survivor" in labels
+
+
+def test_a_run_over_a_search(app, client, study, db):
+    query = "annuity OR login OR sign"
+    expected = client.get("/api/v1/search", query_string={"q": query, "speaker": "P1"}).get_json()["total"]
+    assert 10 <= expected < 15  # some survivor answers do not match
+    run = run_themes(app, client, study, k="2", query=query)
+    assert run.passage_count == expected
+    with db.read_session() as s:
+        texts = s.scalars(select(theme_passage.c.passage_id).join(Theme, Theme.id == theme_passage.c.theme_id)
+                          .where(Theme.run_id == run.id)).all()
+    assert len(texts) == expected
+    url = f"/studies/{study.id}/themes"
+    response = post(client, f"/studies/{study.id}/themes/run", {"k": "", "query": "zebra"}, url)
+    assert response.status_code == 400 and "No passage of this study matches" in response.get_data(as_text=True)

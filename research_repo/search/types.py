@@ -97,3 +97,7 @@ class SearchBackend(abc.ABC):
 
     @abc.abstractmethod
     def passage_ids(self) -> set[int]: ...
+
+    @abc.abstractmethod
+    def matching_passage_ids(self, query: SearchQuery, study_ids: Iterable[int], limit: int = 100_000) -> list[int]:
+        """Every passage a search finds (not one page), for theme runs over a search."""

@@ -201,6 +201,26 @@ class WhooshBackend(SearchBackend):
         with ix.searcher() as s:
             return {int(fields_["passage_id"]) for fields_ in s.all_stored_fields()}
 
+    def matching_passage_ids(self, q: SearchQuery, study_ids: Iterable[int], limit: int = 100_000) -> list[int]:
+        return self._retrying(self._matching, q, study_ids, limit)
+
+    def _matching(self, q: SearchQuery, study_ids: Iterable[int], limit: int) -> list[int]:
+        allowed = {int(i) for i in study_ids}
+        if not allowed or not q.text.strip():
+            return []
+        ix = self._open()
+        with ix.searcher() as s:
+            access = self._filter(s, ix.latest_generation(), allowed, self._facet_clause(q))
+            parsed = self._parser(ix).parse(q.text.strip())
+            docs = sorted(d for d in s.docs_for_query(parsed) if access is None or d in access)[:limit]
+            # The passage id is a stored field; reading it doc by doc is fine at this scale.
+            return sorted(int(s.stored_fields(d)["passage_id"]) for d in docs)
+
+    def _parser(self, ix) -> qparser.QueryParser:
+        parser = qparser.QueryParser("text", ix.schema)
+        parser.add_plugin(qparser.FuzzyTermPlugin())
+        return parser
+
     def doc_count(self) -> int:
         return self._open().doc_count()
 
@@ -269,8 +289,7 @@ class WhooshBackend(SearchBackend):
         with ix.searcher() as s:
             clause = self._facet_clause(q)
             access = self._filter(s, ix.latest_generation(), allowed, clause)
-            parser = qparser.QueryParser("text", ix.schema)
-            parser.add_plugin(qparser.FuzzyTermPlugin())
+            parser = self._parser(ix)
             text = q.text.strip()
             error = None
             try:

@@ -7,12 +7,12 @@ from datetime import date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import access
+from .. import access, search
 from ..extensions import db_session
 from ..forms import EmptyForm
 from ..models import Job, SourceKind, ThemeRun, ThemeRunStatus, ThemeStatus
 from ..services import themes
-from ..services.errors import DomainError, ValidationError
+from ..services.errors import Conflict, DomainError, ValidationError
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("themes", __name__)
@@ -83,8 +83,19 @@ def start(study_id: int):
         if k_text and not k_text.isdigit():
             raise ValidationError("The number of themes must be a whole number, or empty to choose it automatically.")
         kinds = tuple(k for k in request.form.getlist("kinds") if k in {x.value for x in SourceKind})
+        query_text = request.form.get("query", "").strip()
+        matched = None
+        if query_text:
+            try:
+                matched = tuple(search.backend(current_app).matching_passage_ids(
+                    search.SearchQuery(text=query_text), [study.id]))
+            except search.IndexUnavailable as exc:
+                raise Conflict(f"{exc} Run themes over a search again in a minute.") from None
+            if not matched:
+                raise ValidationError(f"No passage of this study matches “{query_text}”; change the search or "
+                                      "leave it empty to use every passage.")
         scope = themes.RunScope(kinds=kinds, date_from=_date(request.form.get("date_from")),
-                                date_to=_date(request.form.get("date_to")))
+                                date_to=_date(request.form.get("date_to")), passage_ids=matched)
         run = themes.start_run(s, current_user(), study, themes.RunOptions(
             k=int(k_text) if k_text else None, scope=scope, warm=request.form.get("cold") != "1",
             vectors=current_app.config["THEME_VECTORS"]))
