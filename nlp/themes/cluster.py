@@ -28,32 +28,44 @@ K_GRID = (5, 8, 10, 15, 20, 30, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400)
 
 
 def choose_k(X: np.ndarray, *, k_min: int = 2, k_max: int = 300, sample: int = 5000, upward: float = 2.0,
-             random_state: int | None = 0) -> tuple[int, list[tuple[int, float]]]:
+             repeats: int = 2, random_state: int | None = 0) -> tuple[int, list[tuple[int, float]]]:
     """The number of themes for ``X`` and the silhouette sweep behind it.
 
-    k-means at each k of a grid on a sample of ``sample`` passages, scored by the cosine
-    silhouette and smoothed over neighbouring k; the peak times ``upward``, within
-    ``[k_min, k_max]`` and at most one theme per 15 passages. Returns ``(k, [(k, silhouette), ...])``. The grid stops where
-    clusters would average fewer than 10 sampled passages.
+    k-means at each k of a grid on ``repeats`` samples of ``sample`` passages, scored by the
+    cosine silhouette, averaged, and smoothed over neighbouring k; the peak times
+    ``upward``, within ``[k_min, k_max]`` and at most one theme per 15 passages. Returns
+    ``(k, [(k, silhouette), ...])``. The grid stops where clusters would average fewer than
+    10 sampled passages.
     """
     n = len(X)
     rng = np.random.default_rng(random_state)
-    idx = np.sort(rng.choice(n, min(n, sample), replace=False))
-    Xs = X[idx]
-    top = min(k_max, max(2, len(Xs) // 10))
+    top = min(k_max, max(2, min(n, sample) // 10))
     grid = [k for k in K_GRID if k_min <= k <= top] or [max(2, min(top, k_min))]
-    sweep = []
-    for k in grid:
-        labels = KMeans(k, n_init=1, random_state=random_state).fit_predict(Xs)
-        if len(set(labels)) < 2:
-            continue
-        sweep.append((k, float(silhouette_score(Xs, labels, metric="cosine"))))
+    # Two samples, averaged: one sample's curve is noisy enough near its flat top that the
+    # peak (and so k) moved with the seed.
+    totals: dict[int, list[float]] = {}
+    for repeat in range(repeats if n > sample else 1):
+        Xs = X[np.sort(rng.choice(n, min(n, sample), replace=False))]
+        for k in grid:
+            labels = KMeans(k, n_init=1, random_state=None if random_state is None else random_state + repeat
+                            ).fit_predict(Xs)
+            if len(set(labels)) >= 2:
+                totals.setdefault(k, []).append(float(silhouette_score(Xs, labels, metric="cosine")))
+    sweep = [(k, float(np.mean(v))) for k, v in totals.items()]
     if not sweep:
         return max(1, min(n, k_min)), []
     # Each point is one k-means on one sample: smooth over neighbouring k before choosing.
     scores = np.array([s for _, s in sweep])
     smooth = np.convolve(np.pad(scores, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    peak = sweep[int(smooth.argmax())][0]
+    i = int(smooth.argmax())
+    peak = float(sweep[i][0])
+    if 0 < i < len(sweep) - 1:
+        # The grid is coarse (60, 80, 100...): place the peak between grid points by the
+        # vertex of a parabola through the three smoothed points around it, in log k.
+        x = np.log([sweep[i - 1][0], sweep[i][0], sweep[i + 1][0]])
+        a, b, _c = np.polyfit(x, smooth[i - 1:i + 2], 2)
+        if a < 0:
+            peak = float(np.exp(np.clip(-b / (2 * a), x[0], x[2])))
     # On small sets the silhouette keeps rising as clusters shrink to near-duplicates; a
     # theme should gather at least 15 passages on average.
     return int(max(min(k_min, n), min(k_max, n // 15, round(peak * upward)))), sweep
