@@ -21,7 +21,7 @@ the same run, with the largest difference between the two sets of vectors.
 
 Scale: --scale passages cut from ../shared/data/search/ubuntu_irc_passages.jsonl (turns of
 about 20 words), vectorized, then clustered from the stored vectors in a fresh process that
-reports its time and peak memory (ru_maxrss).
+reports its time and peak memory (VmHWM).
 """
 from __future__ import annotations
 
@@ -208,16 +208,23 @@ def turns(count: int) -> list[str]:
     return out[:count]
 
 
-CLUSTER_ONLY = """
-import resource, sys, time, json
+# Peak memory is VmHWM of the child: ru_maxrss would carry the parent's size over the fork.
+PEAK = """
+def peak_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+CLUSTER_ONLY = PEAK + """
+import sys, time, json
 import numpy as np
 sys.path.insert(0, {root!r})
 from nlp.themes import ThemeModel
 X = np.load({path!r})
 started = time.perf_counter()
 model = ThemeModel(random_state=0).fit(X)
-print(json.dumps({{"seconds": time.perf_counter() - started, "k": model.k_,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+print(json.dumps({{"seconds": time.perf_counter() - started, "k": model.k_, "peak_mb": peak_mb()}}))
 """
 
 
@@ -234,8 +241,7 @@ def scale(count: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "vectors.npy")
         np.save(path, X)
-        baseline = subprocess.run([sys.executable, "-c", "import resource, numpy, sklearn; print("
-                                   "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
+        baseline = subprocess.run([sys.executable, "-c", PEAK + "import numpy, sklearn.cluster; print(peak_mb())"],
                                   capture_output=True, text=True, check=True)
         out = subprocess.run([sys.executable, "-c", CLUSTER_ONLY.format(root=str(ROOT), path=path)],
                              capture_output=True, text=True, check=True)
