@@ -234,3 +234,32 @@ def test_a_run_over_a_search(app, client, study, db):
     url = f"/studies/{study.id}/themes"
     response = post(client, f"/studies/{study.id}/themes/run", {"k": "", "query": "zebra"}, url)
     assert response.status_code == 400 and "No passage of this study matches" in response.get_data(as_text=True)
+
+
+
+NEW_TOPIC = ["I changed my bank and the direct deposit went to the closed account.",
+             "The direct deposit form for the new bank account was rejected.",
+             "After switching banks the deposit bounced back for weeks.",
+             "Updating the routing number for direct deposit took three calls.",
+             "My deposit went to the old bank account after I moved it."]
+
+
+def test_passages_far_from_accepted_themes_become_candidate_themes(app, client, study, db):
+    run = run_themes(app, client, study, k="3")
+    url, act = f"/studies/{study.id}/themes", f"/studies/{study.id}/themes/{run.id}/act"
+    accepted = themes_of(db, run.id)[0]
+    post(client, act, {"action": "accept", "theme": accepted.id}, url)
+    for n in range(4):
+        lines = "".join(f"Moderator: And then?\nP1: {NEW_TOPIC[(n + i) % 5]} Case {n}-{i}.\n" for i in range(3))
+        upload(client, study.id, f"deposit-{n}.txt", lines)
+    indexer.drain_all(app)
+    after = {t.id: t for t in themes_of(db, run.id)}
+    candidates = [t for t in after.values() if t.scores.get("candidate")]
+    assert candidates and all(t.status is ThemeStatus.PROPOSED for t in candidates)
+    assert "deposit" in " ".join(t.label for t in candidates)
+    assert sum(t.size for t in candidates) >= 10 and after[accepted.id].size == 5
+    page = client.get(url).get_data(as_text=True)
+    assert "Proposed " in page and "not yet themed" in page
+    assert post(client, act, {"action": "undo"}, url).status_code == 302  # back into the accepted theme, flagged
+    restored = {t.id: t for t in themes_of(db, run.id)}
+    assert not [t for t in restored.values() if t.scores.get("candidate")] and restored[accepted.id].size == 5 + 12

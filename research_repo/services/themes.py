@@ -150,7 +150,9 @@ def vectorize_stored(session: Session, passage_ids: list[int], kind: str = LSA) 
 def assign_new(session: Session, passage_ids: list[int], min_similarity: float = 0.3) -> int:
     """Put new passages into their study's latest finished run without re-running it: each
     goes to the nearest accepted theme, with its cosine similarity as the confidence; below
-    ``min_similarity`` it is kept there flagged "not yet themed". Returns how many."""
+    that theme's floor (far under its own passages' similarities, and at least
+    ``min_similarity``) it is kept there flagged "not yet themed", and enough of those
+    become candidate themes. Returns how many were placed."""
     if not passage_ids:
         return 0
     rows = session.execute(select(Passage.id, Passage.speaker_role, Source.study_id).join(
@@ -180,14 +182,64 @@ def assign_new(session: Session, passage_ids: list[int], min_similarity: float =
         centroids = np.vstack([np.frombuffer(t.centroid, dtype=np.float32) for t in accepted])
         sims = _load_vectors(session, model, pids) @ centroids.T
         best = sims.argmax(axis=1)
+        floors = [float((t.scores or {}).get("floor", min_similarity)) for t in accepted]
         session.execute(insert(theme_passage), [
             {"theme_id": accepted[b].id, "passage_id": pid, "rank": None, "similarity": float(sims[i, b]),
-             "themed": bool(sims[i, b] >= min_similarity)} for i, (pid, b) in enumerate(zip(pids, best, strict=True))])
+             "themed": bool(sims[i, b] >= floors[b])} for i, (pid, b) in enumerate(zip(pids, best, strict=True))])
         for theme in accepted:
             _refresh(session, theme)
         run.passage_count = (run.passage_count or 0) + len(pids)
         assigned += len(pids)
+        propose_candidates(session, run, model)
     return assigned
+
+
+CANDIDATE_POOL = 10  # unthemed passages (and at least 5 % of the run) before candidates are proposed
+CANDIDATE_MIN_SIZE = 3
+
+
+def propose_candidates(session: Session, run: ThemeRun, model: VectorModel) -> list[Theme]:
+    """When enough of a run's passages are "not yet themed", cluster that pool and propose
+    its clusters as new themes (status proposed) for reviewers; undoable like any action."""
+    pool = session.execute(select(theme_passage.c.passage_id, theme_passage.c.theme_id).join(
+        Theme, Theme.id == theme_passage.c.theme_id).where(
+        Theme.run_id == run.id, theme_passage.c.themed.is_(False)).order_by(theme_passage.c.passage_id)).all()
+    if len(pool) < max(CANDIDATE_POOL, 0.05 * (run.passage_count or 0)):
+        return []
+    pids = [pid for pid, _tid in pool]
+    X = _load_vectors(session, model, pids)
+    est = nlp_themes.ThemeModel(k_min=2, random_state=run.random_state).fit(X)
+    keep = [t for t in range(est.k_) if (est.labels_ == t).sum() >= CANDIDATE_MIN_SIZE]
+    if not keep:
+        return []
+    losing = [session.get(Theme, tid) for tid in sorted({tid for _pid, tid in pool})]
+    action = ThemeAction(run_id=run.id, kind="propose", summary="", before=_snapshot(session, losing))
+    session.add(action)
+    texts = dict(session.execute(select(Passage.id, Passage.text).where(Passage.id.in_(pids))).all())
+    sources = dict(session.execute(select(Passage.id, Passage.source_id).where(Passage.id.in_(pids))).all())
+    terms = nlp_themes.class_terms([texts[p] for p in pids], est.labels_, est.k_)
+    created = []
+    for t in keep:
+        members = np.flatnonzero(est.labels_ == t)
+        quotes = nlp_themes.representative(X, members, est.centroids_[t], groups=[sources[p] for p in pids])
+        theme = Theme(run_id=run.id, label=nlp_themes.label_for(terms[t]), top_terms=terms[t],
+                      quotes=[pids[i] for i in quotes], centroid=est.centroids_[t].tobytes(),
+                      scores={"candidate": True}, size=len(members))
+        session.add(theme)
+        session.flush()
+        created.append(theme)
+        for i in members:
+            session.execute(update(theme_passage).where(theme_passage.c.passage_id == pids[i],
+                                                        theme_passage.c.theme_id.in_([x.id for x in losing]))
+                            .values(theme_id=theme.id, similarity=float(est.similarity_[i]),
+                                    themed=bool(est.themed_[i]), rank=None))
+    for theme in losing:
+        _refresh(session, theme)
+    action.before = {**action.before, "created": [t.id for t in created]}
+    action.summary = f"Proposed {len(created)} new theme(s) from {len(pool)} passages not yet themed"
+    audit.record(session, None, "theme.propose", study_id=run.study_id, object_type="theme_run", object_id=run.id,
+                 created=[t.id for t in created], pool=len(pool))
+    return created
 
 
 def _load_vectors(session: Session, model: VectorModel, passage_ids: list[int]) -> np.ndarray:
@@ -377,9 +429,14 @@ def _store_themes(session: Session, run: ThemeRun, ids: list[int], X: np.ndarray
         members = np.flatnonzero(est.labels_ == theme_no)
         quotes = nlp_themes.representative(X, members, est.centroids_[theme_no], groups=groups)
         score = theme_scores[theme_no]
+        sims = est.similarity_[members]
+        median = float(np.median(sims))
+        # New passages below this are "not yet themed" here (the rule ThemeModel applies).
+        floor = max(0.3, median - 3 * 1.4826 * float(np.median(np.abs(sims - median))))
         theme = Theme(run_id=run.id, label=nlp_themes.label_for(terms[theme_no]), top_terms=terms[theme_no],
                       size=score.size, scores={"cohesion": score.cohesion, "distinctiveness": score.distinctiveness,
-                                               "unthemed": int((~est.themed_[members]).sum())},
+                                               "unthemed": int((~est.themed_[members]).sum()),
+                                               "floor": round(floor, 4)},
                       quotes=[ids[i] for i in quotes], centroid=est.centroids_[theme_no].tobytes(),
                       parent_id=parents[int(est.parents_[theme_no])].id if parents else None)
         if theme_no in mapping:
