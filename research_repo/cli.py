@@ -151,9 +151,29 @@ def demo_command(data_dir: Path | None, host: str, port: int, serve: bool) -> No
         f"Demo loaded into {data_dir}: {counts['studies']} study, {counts['sources']} sources, "
         f"{counts['passages']} passages."
     )
+    _demo_themes(app)
     click.echo("Sign in as admin / demo-admin-password (or researcher, analyst, viewer / demo-ROLE-password).")
     if serve:
         serve_app(app, host, port, threads=8)
+
+
+def _demo_themes(app: Flask) -> None:
+    """A first theme run on the demo study, so its Themes page has something to review."""
+    from .services import themes
+
+    db = get_db(app)
+    with db.writing() as session:
+        actor = session.scalar(select(User).where(User.username == "researcher"))
+        study = session.scalar(select(Study).order_by(Study.id).limit(1))
+        try:
+            run_id = themes.start_run(session, actor, study, themes.RunOptions(), enqueue=False).id
+        except DomainError as exc:
+            click.echo(f"No demo theme run: {exc.message}")
+            return
+    themes.execute_run(db, run_id)
+    with db.read_session() as session:
+        run = session.get(themes.ThemeRun, run_id)
+        click.echo(f"Themes: run {run.id} proposes {run.quality['k']} themes over {run.passage_count} passages.")
 
 
 @main.command("deidentify", with_appcontext=False)

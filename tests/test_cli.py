@@ -16,7 +16,7 @@ from sqlalchemy import select
 from research_repo import create_app, jobs, schema
 from research_repo.cli import main
 from research_repo.extensions import get_db
-from research_repo.models import LearningAgendaQuestion, Passage, Role, Source, Study, User
+from research_repo.models import LearningAgendaQuestion, Passage, Role, Source, Study, Theme, User
 
 from .helpers import TEST_SECRET
 
@@ -90,9 +90,12 @@ def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monke
         result = CliRunner().invoke(main, ["demo", "--data-dir", str(target), "--no-serve"])
         assert result.exit_code == 0, result.output
         assert "1 study, 6 sources, 22 passages" in result.output
+        # The Themes page has a first run to review (moderator turns are not clustered).
+        assert "Themes: run 1 proposes" in result.output and "over 15 passages" in result.output
     app = create_app({"DATA_DIR": str(target)})
     with get_db(app).read_session() as s:
         assert s.query(Source).count() == 6 and s.query(Passage).count() == 22
+        assert s.query(Theme).filter(Theme.run_id == 1).count() >= 2
     get_db(app).dispose()
     precious = tmp_path / "precious"
     precious.mkdir()
