@@ -263,3 +263,31 @@ def test_passages_far_from_accepted_themes_become_candidate_themes(app, client, 
     assert post(client, act, {"action": "undo"}, url).status_code == 302  # back into the accepted theme, flagged
     restored = {t.id: t for t in themes_of(db, run.id)}
     assert not [t for t in restored.values() if t.scores.get("candidate")] and restored[accepted.id].size == 5 + 12
+
+
+def test_many_themes_are_grouped_on_the_page(app, client, signed_in, make_study, db):
+    """More than 40 themes: the page lists at most 40 first-level groups with their themes."""
+    import csv as csv_module
+    from pathlib import Path
+
+    user = signed_in("rita", Role.RESEARCHER)
+    study = make_study("Bank tickets", user)
+    banking = Path(__file__).resolve().parents[2] / "shared" / "data" / "themes" / "banking77" / "train.csv"
+    with banking.open(encoding="utf-8") as fh:
+        texts = [row["text"] for row in csv_module.DictReader(fh)][:900:9]  # 100 queries, many intents
+    body = "ticket_id,description\n" + "".join(f'{i},"{t.replace(chr(34), "")}"\n' for i, t in enumerate(texts))
+    page = client.get(f"/studies/{study.id}/upload")
+    response = client.post(f"/studies/{study.id}/upload", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "kind": "ticket",
+        "files": [(io.BytesIO(body.encode()), "tickets.csv")]}, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    jobs.wait_background(app)  # the web import runs on a background thread
+    indexer.drain_all(app)
+    run = run_themes(app, client, study, k="45")
+    assert run.quality["k"] == 45 and run.quality["groups"] == 40
+    with db.read_session() as s:
+        groups = s.scalars(select(Theme).where(Theme.run_id == run.id, Theme.parent_id.is_(None))).all()
+        fine = s.scalars(select(Theme).where(Theme.run_id == run.id, Theme.parent_id.is_not(None))).all()
+    assert len(groups) == 40 and len(fine) == 45 and sum(g.size for g in groups) == run.passage_count
+    html = client.get(f"/studies/{study.id}/themes").get_data(as_text=True)
+    assert html.count('class="rr-group"') == 40 and html.count('class="rr-theme"') == 45
