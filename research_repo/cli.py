@@ -537,7 +537,7 @@ def themes_run(study_name, by_username, k, kinds, cold, seed, vectors, query) ->
             run_id = themes.start_run(session, actor, study, themes.RunOptions(
                 k=k, scope=themes.RunScope(kinds=tuple(kinds), passage_ids=matched), warm=not cold, random_state=seed,
                 vectors=vectors or app.config["THEME_VECTORS"]), enqueue=False).id
-        themes.execute_run(db, run_id, progress=lambda done, total: None)
+        themes.execute_run(db, run_id)
     except Exception as exc:
         if run_id is not None:
             with db.writing() as session:

@@ -108,7 +108,7 @@ class ThemeModel(ClusterMixin, BaseEstimator):
 
     Attributes
     ----------
-    labels_, similarity_, themed_, centroids_, parents_, k_, sweep_, n_iter_
+    labels_, similarity_, themed_, floors_, centroids_, parents_, k_, sweep_, n_iter_
     """
 
     def __init__(self, n_themes: int | None = None, *, k_min: int = 5, k_max: int = 300, upward: float = 2.0,
@@ -179,15 +179,16 @@ class ThemeModel(ClusterMixin, BaseEstimator):
         self.centroids_ = _means(X, self.labels_, self.k_)
         self.similarity_ = np.einsum("ij,ij->i", X, self.centroids_[self.labels_])
         # "Not yet themed": below the absolute floor, or a robust outlier within its theme
-        # (more than 3 scaled median absolute deviations below the theme's median).
-        self.themed_ = self.similarity_ >= self.min_similarity
+        # (more than 3 scaled median absolute deviations below the theme's median). The
+        # per-theme floors are kept so passages placed later are judged the same way.
+        self.floors_ = np.full(self.k_, self.min_similarity, dtype=np.float64)
         for theme in range(self.k_):
-            members = self.labels_ == theme
-            sims = self.similarity_[members]
+            sims = self.similarity_[self.labels_ == theme]
             median = np.median(sims)
             mad = 1.4826 * np.median(np.abs(sims - median))
             if mad > 0:
-                self.themed_[members] &= sims >= median - 3 * mad
+                self.floors_[theme] = max(self.min_similarity, median - 3 * mad)
+        self.themed_ = self.similarity_ >= self.floors_[self.labels_]
         self.parents_ = _ward_groups(self.centroids_, self.max_top) if self.k_ > self.max_top else np.arange(self.k_)
 
     def predict_with_similarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -126,7 +126,6 @@ class MiniLMEncoder(TransformerMixin, BaseEstimator):
 
     def fit(self, texts=None, y=None) -> MiniLMEncoder:
         _load()  # nothing to learn; fail early if the model is missing
-        self.dim_ = 384
         return self
 
     @property

@@ -88,8 +88,8 @@ def ensure_model(session: Session, kind: str, texts=None, random_state: int = 0)
     if kind == MINILM:
         from nlp.themes import embed
 
-        embed.MiniLMEncoder().fit()  # fails here, with how to install it, if the extra is missing
-        model = VectorModel(kind=MINILM, version=embed.VERSION, dim=384, fitted_on=0, state=b"")
+        encoder = embed.MiniLMEncoder().fit()  # fails here, with how to install it, if the extra is missing
+        model = VectorModel(kind=MINILM, version=embed.VERSION, dim=encoder.dim, fitted_on=0, state=b"")
         session.add(model)
         session.flush()
         return model
@@ -215,13 +215,12 @@ def propose_candidates(session: Session, run: ThemeRun, model: VectorModel) -> l
     losing = [session.get(Theme, tid) for tid in sorted({tid for _pid, tid in pool})]
     action = ThemeAction(run_id=run.id, kind="propose", summary="", before=_snapshot(session, losing))
     session.add(action)
-    texts = dict(session.execute(select(Passage.id, Passage.text).where(Passage.id.in_(pids))).all())
-    sources = dict(session.execute(select(Passage.id, Passage.source_id).where(Passage.id.in_(pids))).all())
-    terms = nlp_themes.class_terms([texts[p] for p in pids], est.labels_, est.k_)
+    texts, sources = _texts_and_sources(session, pids)
+    terms = nlp_themes.class_terms(texts, est.labels_, est.k_)
     created = []
     for t in keep:
         members = np.flatnonzero(est.labels_ == t)
-        quotes = nlp_themes.representative(X, members, est.centroids_[t], groups=[sources[p] for p in pids])
+        quotes = nlp_themes.representative(X, members, est.centroids_[t], groups=sources)
         theme = Theme(run_id=run.id, label=nlp_themes.label_for(terms[t]), top_terms=terms[t],
                       quotes=[pids[i] for i in quotes], centroid=est.centroids_[t].tobytes(),
                       scores={"candidate": True}, size=len(members))
@@ -240,6 +239,15 @@ def propose_candidates(session: Session, run: ThemeRun, model: VectorModel) -> l
     audit.record(session, None, "theme.propose", study_id=run.study_id, object_type="theme_run", object_id=run.id,
                  created=[t.id for t in created], pool=len(pool))
     return created
+
+
+def _texts_and_sources(session: Session, ids: list[int]) -> tuple[list[str], list[int]]:
+    """The passages' texts and source ids, in the order of ``ids``."""
+    found: dict[int, tuple[str, int]] = {}
+    for i in range(0, len(ids), 900):
+        found.update((pid, (text, sid)) for pid, text, sid in session.execute(
+            select(Passage.id, Passage.text, Passage.source_id).where(Passage.id.in_(ids[i:i + 900]))))
+    return [found[pid][0] for pid in ids], [found[pid][1] for pid in ids]
 
 
 def _load_vectors(session: Session, model: VectorModel, passage_ids: list[int]) -> np.ndarray:
@@ -375,7 +383,7 @@ def execute_run(db, run_id: int, progress=None) -> None:
             "chosen": "given" if params.get("k") else ("previous run" if init is not None else "silhouette sweep"),
             "sweep": [[k, round(s, 4)] for k, s in estimator.sweep_], "groups": int(len(set(estimator.parents_))),
             "unthemed": int((~estimator.themed_).sum()),
-            "mean_similarity": round(float(estimator.similarity_.mean()), 4), "vector_dim": model_dim(session, model_id),
+            "mean_similarity": round(float(estimator.similarity_.mean()), 4), "vector_dim": X.shape[1],
         }
         run.status, run.finished_at = ThemeRunStatus.DONE, _now()
 
@@ -396,18 +404,8 @@ def run_job(ctx) -> None:
         raise
 
 
-def model_dim(session: Session, model_id: int) -> int:
-    return session.scalar(select(VectorModel.dim).where(VectorModel.id == model_id))
-
-
 def _store_themes(session: Session, run: ThemeRun, ids: list[int], X: np.ndarray, est, old: list[tuple]) -> None:
-    texts = dict(session.execute(select(Passage.id, Passage.text).where(Passage.id.in_(ids))).all()) if len(ids) < 900 \
-        else {pid: text for i in range(0, len(ids), 900) for pid, text in session.execute(
-            select(Passage.id, Passage.text).where(Passage.id.in_(ids[i:i + 900]))).all()}
-    sources = {pid: sid for i in range(0, len(ids), 900) for pid, sid in session.execute(
-        select(Passage.id, Passage.source_id).where(Passage.id.in_(ids[i:i + 900]))).all()}
-    ordered_texts = [texts[pid] for pid in ids]
-    groups = [sources[pid] for pid in ids]
+    ordered_texts, groups = _texts_and_sources(session, ids)
     terms = nlp_themes.class_terms(ordered_texts, est.labels_, est.k_)
     theme_scores = nlp_themes.scores(X, est.labels_, est.centroids_)
     mapping = nlp_themes.match(np.vstack([o[4] for o in old]), est.centroids_) if old else {}
@@ -429,14 +427,11 @@ def _store_themes(session: Session, run: ThemeRun, ids: list[int], X: np.ndarray
         members = np.flatnonzero(est.labels_ == theme_no)
         quotes = nlp_themes.representative(X, members, est.centroids_[theme_no], groups=groups)
         score = theme_scores[theme_no]
-        sims = est.similarity_[members]
-        median = float(np.median(sims))
-        # New passages below this are "not yet themed" here (the rule ThemeModel applies).
-        floor = max(0.3, median - 3 * 1.4826 * float(np.median(np.abs(sims - median))))
         theme = Theme(run_id=run.id, label=nlp_themes.label_for(terms[theme_no]), top_terms=terms[theme_no],
                       size=score.size, scores={"cohesion": score.cohesion, "distinctiveness": score.distinctiveness,
                                                "unthemed": int((~est.themed_[members]).sum()),
-                                               "floor": round(floor, 4)},
+                                               # new passages below it are "not yet themed" here
+                                               "floor": round(float(est.floors_[theme_no]), 4)},
                       quotes=[ids[i] for i in quotes], centroid=est.centroids_[theme_no].tobytes(),
                       parent_id=parents[int(est.parents_[theme_no])].id if parents else None)
         if theme_no in mapping:
@@ -627,15 +622,14 @@ def split(session: Session, actor: User, run: ThemeRun, theme_id: int, parts: in
     action = _act(session, actor, run, "split", f"Split “{theme.label}” into {parts}", [theme])
     X = _load_vectors(session, model, pids)
     est = nlp_themes.ThemeModel(n_themes=parts, random_state=run.random_state, max_top=parts).fit(X)
-    texts = dict(session.execute(select(Passage.id, Passage.text).where(Passage.id.in_(pids))).all())
-    sources = dict(session.execute(select(Passage.id, Passage.source_id).where(Passage.id.in_(pids))).all())
-    terms = nlp_themes.class_terms([texts[p] for p in pids], est.labels_, est.k_)
+    texts, sources = _texts_and_sources(session, pids)
+    terms = nlp_themes.class_terms(texts, est.labels_, est.k_)
     order = np.argsort([-(est.labels_ == i).sum() for i in range(est.k_)])
     result = []
     created = []
     for n, part in enumerate(order):
         members = np.flatnonzero(est.labels_ == part)
-        quotes = nlp_themes.representative(X, members, est.centroids_[part], groups=[sources[p] for p in pids])
+        quotes = nlp_themes.representative(X, members, est.centroids_[part], groups=sources)
         if n == 0:
             target = theme
             target.top_terms, target.quotes = terms[part], [pids[i] for i in quotes]
