@@ -67,31 +67,28 @@ def pairwise_ari(runs: list[np.ndarray]) -> str:
     return f"{np.mean(values):.3f} (" + ", ".join(f"{v:.3f}" for v in values) + ")"
 
 
-def banking(args) -> None:
-    from sklearn.cluster import KMeans
+def load_banking() -> tuple[list[str], list[str]]:
+    """The training queries and their intents (the intents only score)."""
+    with (DATA / "themes" / "banking77" / "train.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["text"] for r in rows], [r["category"] for r in rows]
 
-    from nlp.themes import LsaVectorizer, ThemeModel, changed, match
 
-    rows = list(csv.DictReader((DATA / "themes" / "banking77" / "train.csv").open(encoding="utf-8")))
-    texts = [r["text"] for r in rows]
-    gold = [r["category"] for r in rows]
-    started = time.perf_counter()
-    X = LsaVectorizer(random_state=0).fit_transform(texts)
-    print(f"BANKING77 train: {len(texts):,} queries, {len(set(gold))} intents; "
-          f"LSA vectors in {time.perf_counter() - started:.1f} s")
+def cold_runs(X: np.ndarray, seeds: int = 3) -> list[tuple]:
+    """(model, seconds) of a cold run with k chosen automatically, for each seed."""
+    from nlp.themes import ThemeModel
 
-    runs = []
-    for seed in range(3):
+    out = []
+    for seed in range(seeds):
         started = time.perf_counter()
-        model = ThemeModel(random_state=seed).fit(X)
-        runs.append(model.labels_)
-        print(f"  ours, k automatic, seed {seed}: k = {model.k_} ({len(set(model.parents_))} first-level groups), "
-              f"{quality(gold, model.labels_)}, not yet themed {1 - model.themed_.mean():.1%}, "
-              f"{time.perf_counter() - started:.1f} s")
-    print(f"  ours, cold runs with 3 seeds: pairwise ARI {pairwise_ari(runs)}")
-    km = [KMeans(77, n_init=1, random_state=seed).fit_predict(X) for seed in range(3)]
-    print(f"  anchor, k-means with the true k = 77, seed 0: {quality(gold, km[0])}; "
-          f"3 seeds pairwise ARI {pairwise_ari(km)}")
+        out.append((ThemeModel(random_state=seed).fit(X), time.perf_counter() - started))
+    return out
+
+
+def identity(X: np.ndarray) -> tuple[int, float, int, int]:
+    """A run on 5/6 of X, then a warm run on all of it: (earlier passages, share that kept their
+    theme, themes continued, themes before)."""
+    from nlp.themes import ThemeModel, changed, match
 
     order = np.random.default_rng(0).permutation(len(X))
     first = order[: int(len(X) / 1.2)]
@@ -99,25 +96,58 @@ def banking(args) -> None:
     after = ThemeModel(random_state=0, init_centroids=before.centroids_).fit(X[order])
     mapping = match(before.centroids_, after.centroids_)
     moved = changed(before.labels_, after.labels_[: len(first)], mapping)
-    print(f"  identity: {len(first):,} queries, then {len(X) - len(first):,} more (20 %): "
-          f"{1 - moved / len(first):.2%} of the earlier queries kept their theme "
-          f"({len(mapping)} of {before.k_} themes continued)")
+    return len(first), 1 - moved / len(first), len(mapping), before.k_
+
+
+def bertopic(X: np.ndarray, texts: list[str], seeds: int) -> list[tuple[np.ndarray, float]]:
+    """(labels, seconds) of BERTopic's default pipeline on X, in its own venv, for each seed."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "x.npy", X)
+        (Path(tmp) / "t.json").write_text(json.dumps(texts), encoding="utf-8")
+        for seed in range(seeds):
+            run = subprocess.run([str(BERTOPIC_PY), str(ROOT / "benchmarks" / "_bertopic_runner.py"),
+                                  str(Path(tmp) / "x.npy"), str(Path(tmp) / "t.json"), str(seed)],
+                                 capture_output=True, text=True, check=True)
+            result = json.loads(run.stdout.strip().splitlines()[-1])
+            out.append((np.array(result["labels"]), result["seconds"]))
+    return out
+
+
+def topics(labels: np.ndarray) -> str:
+    return f"{len(set(labels) - {-1})} topics"
+
+
+def banking(args) -> None:
+    from sklearn.cluster import KMeans
+
+    from nlp.themes import LsaVectorizer
+
+    texts, gold = load_banking()
+    started = time.perf_counter()
+    X = LsaVectorizer(random_state=0).fit_transform(texts)
+    print(f"BANKING77 train: {len(texts):,} queries, {len(set(gold))} intents; "
+          f"LSA vectors in {time.perf_counter() - started:.1f} s")
+
+    runs = cold_runs(X)
+    for seed, (model, seconds) in enumerate(runs):
+        print(f"  ours, k automatic, seed {seed}: k = {model.k_} ({len(set(model.parents_))} first-level groups), "
+              f"{quality(gold, model.labels_)}, not yet themed {1 - model.themed_.mean():.1%}, {seconds:.1f} s")
+    print(f"  ours, cold runs with 3 seeds: pairwise ARI {pairwise_ari([m.labels_ for m, _ in runs])}")
+    km = [KMeans(77, n_init=1, random_state=seed).fit_predict(X) for seed in range(3)]
+    print(f"  anchor, k-means with the true k = 77, seed 0: {quality(gold, km[0])}; "
+          f"3 seeds pairwise ARI {pairwise_ari(km)}")
+
+    earlier, kept, continued, before_k = identity(X)
+    print(f"  identity: {earlier:,} queries, then {len(X) - earlier:,} more (20 %): "
+          f"{kept:.2%} of the earlier queries kept their theme ({continued} of {before_k} themes continued)")
 
     if args.bertopic and BERTOPIC_PY.exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            np.save(Path(tmp) / "x.npy", X)
-            (Path(tmp) / "t.json").write_text(json.dumps(texts), encoding="utf-8")
-            bt_runs = []
-            for seed in range(3):
-                out = subprocess.run([str(BERTOPIC_PY), str(ROOT / "benchmarks" / "_bertopic_runner.py"),
-                                      str(Path(tmp) / "x.npy"), str(Path(tmp) / "t.json"), str(seed)],
-                                     capture_output=True, text=True, check=True)
-                result = json.loads(out.stdout.strip().splitlines()[-1])
-                labels = np.array(result["labels"])
-                bt_runs.append(labels)
-                print(f"  BERTopic (UMAP + HDBSCAN), same vectors, seed {seed}: {len(set(labels) - {-1})} topics, "
-                      f"{quality(gold, labels)}, outliers {np.mean(labels == -1):.1%}, {result['seconds']:.1f} s")
-            print(f"  BERTopic, 3 seeds: pairwise ARI {pairwise_ari(bt_runs)}")
+        bt_runs = bertopic(X, texts, 3)
+        for seed, (labels, seconds) in enumerate(bt_runs):
+            print(f"  BERTopic (UMAP + HDBSCAN), same vectors, seed {seed}: {topics(labels)}, "
+                  f"{quality(gold, labels)}, outliers {np.mean(labels == -1):.1%}, {seconds:.1f} s")
+        print(f"  BERTopic, 3 seeds: pairwise ARI {pairwise_ari([labels for labels, _ in bt_runs])}")
     elif args.bertopic:
         print(f"  (BERTopic not measured: {BERTOPIC_PY} is missing; see the module docstring)")
 
@@ -126,12 +156,9 @@ def embedding(args) -> None:
     """The embedding extra: MiniLM vectors computed by nlp.themes.embed (NumPy)."""
     from sklearn.cluster import KMeans
 
-    from nlp.themes import ThemeModel
     from nlp.themes.embed import EmbeddingsUnavailable, MiniLMEncoder
 
-    rows = list(csv.DictReader((DATA / "themes" / "banking77" / "train.csv").open(encoding="utf-8")))
-    texts = [r["text"] for r in rows]
-    gold = [r["category"] for r in rows]
+    texts, gold = load_banking()
     try:
         encoder = MiniLMEncoder().fit()
     except EmbeddingsUnavailable as exc:
@@ -164,47 +191,27 @@ def embedding(args) -> None:
         print(f"  reference sentence-transformers (torch CPU, 2 threads), same run: {rate:,.0f} passages/s; "
               f"ours / reference {len(texts) / seconds / rate:.2f}x; cosine to the reference: min {cosine.min():.7f}, "
               f"max abs difference {np.abs(X - reference).max():.1e}")
-    runs = []
-    for seed in range(3):
-        started = time.perf_counter()
-        model = ThemeModel(random_state=seed).fit(X)
-        runs.append(model.labels_)
+    runs = cold_runs(X)
+    for seed, (model, seconds) in enumerate(runs):
         print(f"  ours on embeddings, k automatic, seed {seed}: k = {model.k_}, {quality(gold, model.labels_)}, "
-              f"{time.perf_counter() - started:.1f} s")
-    print(f"  ours on embeddings, 3 seeds: pairwise ARI {pairwise_ari(runs)}")
+              f"{seconds:.1f} s")
+    print(f"  ours on embeddings, 3 seeds: pairwise ARI {pairwise_ari([m.labels_ for m, _ in runs])}")
     km = KMeans(77, n_init=1, random_state=0).fit_predict(X)
     print(f"  anchor, k-means on embeddings with the true k = 77: {quality(gold, km)}")
-    order = np.random.default_rng(0).permutation(len(X))
-    first = order[: int(len(X) / 1.2)]
-    from nlp.themes import changed, match
-
-    before = ThemeModel(random_state=0).fit(X[first])
-    after = ThemeModel(random_state=0, init_centroids=before.centroids_).fit(X[order])
-    moved = changed(before.labels_, after.labels_[: len(first)], match(before.centroids_, after.centroids_))
-    print(f"  identity on embeddings: {1 - moved / len(first):.2%} of the earlier queries kept their theme")
+    print(f"  identity on embeddings: {identity(X)[1]:.2%} of the earlier queries kept their theme")
     if args.bertopic and BERTOPIC_PY.exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            np.save(Path(tmp) / "x.npy", X)
-            (Path(tmp) / "t.json").write_text(json.dumps(texts), encoding="utf-8")
-            out = subprocess.run([str(BERTOPIC_PY), str(ROOT / "benchmarks" / "_bertopic_runner.py"),
-                                  str(Path(tmp) / "x.npy"), str(Path(tmp) / "t.json"), "0"],
-                                 capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        labels = np.array(result["labels"])
-        print(f"  BERTopic (UMAP + HDBSCAN) on the same embeddings, seed 0: {len(set(labels) - {-1})} topics, "
-              f"{quality(gold, labels)}, outliers {np.mean(labels == -1):.1%}, {result['seconds']:.1f} s")
+        labels, seconds = bertopic(X, texts, 1)[0]
+        print(f"  BERTopic (UMAP + HDBSCAN) on the same embeddings, seed 0: {topics(labels)}, "
+              f"{quality(gold, labels)}, outliers {np.mean(labels == -1):.1%}, {seconds:.1f} s")
 
 
 def turns(count: int) -> list[str]:
     """Passages of about 20 words cut from the IRC conversations."""
     out = []
-    lines = (DATA / "search" / "ubuntu_irc_passages.jsonl").open(encoding="utf-8")
-    for line in lines:
-        words = json.loads(line)["text"].split()
-        for i in range(0, len(words), 20):
-            chunk = " ".join(words[i:i + 20])
-            if len(chunk) > 30:
-                out.append(chunk)
+    with (DATA / "search" / "ubuntu_irc_passages.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            words = json.loads(line)["text"].split()
+            out.extend(c for i in range(0, len(words), 20) if len(c := " ".join(words[i:i + 20])) > 30)
     return out[:count]
 
 
