@@ -37,6 +37,13 @@ def _user(session, username: str) -> User:
     return user
 
 
+def _study(session, name: str) -> Study:
+    try:
+        return studies.get_by_name(session, name)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+
+
 def _require_schema(app: Flask) -> None:
     engine = get_db(app).engine
     # Checking must not create an empty SQLite file where none was.
@@ -337,10 +344,7 @@ def import_command(study_name, by_username, kind, title, text_columns, meta, dro
     meta_map = _meta_option(meta)
     failures = 0
     with db.read_session() as session:
-        try:
-            study_id = studies.get_by_name(session, study_name).id
-        except DomainError as exc:
-            raise _fail(exc) from exc
+        study_id = _study(session, study_name).id
     spec = ingest_mapping.load_mapping_file(str(mapping_path)) if mapping_path else None
     for path in paths:
         upload = ingest.Upload(path.name, path.read_bytes())
@@ -413,10 +417,7 @@ def imports_group() -> None:
 def imports_list(study_name: str) -> None:
     """Imports of a study, with their reconciliation."""
     with get_db().read_session() as session:
-        try:
-            study = studies.get_by_name(session, study_name)
-        except DomainError as exc:
-            raise _fail(exc) from exc
+        study = _study(session, study_name)
         for run in ingest.list_imports(session, study.id):
             click.echo(f"{run.id}\t{run.status.value}\t{run.format}\t{run.kind.value}\tread {run.records_read}/"
                        f"{run.records_total} = stored {run.records_stored} + rejected {run.records_rejected}")
@@ -473,10 +474,7 @@ def search_command(query: str, study_name: str | None, limit: int, as_json: bool
     app = current_app._get_current_object()
     with get_db().read_session() as session:
         if study_name:
-            try:
-                study_ids = [studies.get_by_name(session, study_name).id]
-            except DomainError as exc:
-                raise _fail(exc) from exc
+            study_ids = [_study(session, study_name).id]
         else:
             study_ids = list(session.scalars(select(Study.id)))
     try:
@@ -563,10 +561,7 @@ def themes_list(study_name: str, run_id: int | None) -> None:
     from .services import themes
 
     with get_db().read_session() as session:
-        try:
-            study = studies.get_by_name(session, study_name)
-        except DomainError as exc:
-            raise _fail(exc) from exc
+        study = _study(session, study_name)
         run = session.get(themes.ThemeRun, run_id) if run_id else themes.latest_done(session, study.id)
         if run is None or run.study_id != study.id:
             raise click.ClickException(f"No finished theme run for {study_name}.")
