@@ -1,7 +1,7 @@
 """The domain model; importing this package registers every table on ``Base.metadata``."""
 from ..db import Base
-from .accounts import AuthSession, LoginFailure, Role, StudyMembership, User
-from .coding import Highlight, HighlightTag, Polarity, Tag, theme_passage
+from .accounts import ApiToken, AuthSession, LoginFailure, Role, StudyMembership, User
+from .coding import CodingAction, Highlight, HighlightTag, Polarity, Tag, theme_passage
 from .insights import (
     A11Driver,
     Insight,
@@ -21,7 +21,7 @@ from .themes import PassageVector, Theme, ThemeAction, ThemeRun, ThemeRunStatus,
 metadata = Base.metadata
 
 __all__ = [
-    "A11Driver", "AuditEvent", "ImportRejection", "ImportRun", "ImportStatus", "AuthSession", "Base", "Highlight", "HighlightTag", "IndexOutbox",
+    "A11Driver", "ApiToken", "AuditEvent", "CodingAction", "ImportRejection", "ImportRun", "ImportStatus", "AuthSession", "Base", "Highlight", "HighlightTag", "IndexOutbox",
     "Insight", "InsightDriver", "InsightStatus", "Job", "JobStatus", "LearningAgendaQuestion",
     "LoginFailure", "Method", "OutboxOp", "Passage", "Polarity", "Role", "SavedSearch", "Source", "SourceKind",
     "PassageVector", "Study", "StudyMembership", "Tag", "Theme", "ThemeAction", "ThemeRun", "ThemeRunStatus",

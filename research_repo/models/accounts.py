@@ -122,3 +122,24 @@ class LoginFailure(Base):
 
     def __repr__(self) -> str:
         return f"<LoginFailure {self.id} at={self.at:%Y-%m-%dT%H:%M:%S}>"
+
+
+class ApiToken(Base):
+    """A personal token for the JSON API, sent as ``Authorization: Bearer <token>``. Only a
+    hash is stored; the token is shown once. It acts with its owner's roles and can be revoked."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<ApiToken {self.id} user={self.user_id}>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -34,6 +34,8 @@ class Tag(Base):
     color: Mapped[str | None] = mapped_column(String(7))
     # The A-11 Section 280 drivers: a locked system set, applied with polarity.
     is_system: Mapped[bool] = mapped_column(default=False)
+    # Which driver a system tag stands for (None for the study's own codes and the set's parent).
+    driver: Mapped[str | None] = mapped_column(String(40))
 
     parent: Mapped[Tag | None] = relationship(remote_side="Tag.id", back_populates="children")
     children: Mapped[list[Tag]] = relationship(back_populates="parent", passive_deletes=True)
@@ -48,7 +50,8 @@ class Highlight(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     passage_id: Mapped[int] = mapped_column(ForeignKey("passage.id", ondelete="CASCADE"), index=True)
-    # Offsets into the passage's de-identified text.
+    # Character offsets into the source's canonical (de-identified) text, inside the passage's
+    # own span; a hand redaction that shifts the text moves them too.
     start_offset: Mapped[int] = mapped_column(Integer)
     end_offset: Mapped[int] = mapped_column(Integer)
     memo: Mapped[str] = mapped_column(Text, default="")
@@ -56,6 +59,7 @@ class Highlight(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     tags: Mapped[list[HighlightTag]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    passage: Mapped[Passage] = relationship()  # noqa: F821
 
     def __repr__(self) -> str:
         return f"<Highlight {self.id} passage={self.passage_id} [{self.start_offset}:{self.end_offset}]>"
@@ -72,6 +76,23 @@ class HighlightTag(Base):
     polarity: Mapped[Polarity | None] = mapped_column(text_enum(Polarity, "highlight_polarity"))
 
     tag: Mapped[Tag] = relationship()
+
+
+class CodingAction(Base):
+    """One bulk coding step ("tag all results"), kept so it can be undone: the highlights it
+    made and the tag links it added to highlights that already existed."""
+
+    __tablename__ = "coding_action"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    tag_id: Mapped[int | None] = mapped_column(ForeignKey("tag.id", ondelete="SET NULL"))
+    origin: Mapped[str] = mapped_column(String(20))
+    created_highlights: Mapped[list] = mapped_column(JSON, default=list)
+    tagged_highlights: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # Themes and insights link to passages through plain association tables.

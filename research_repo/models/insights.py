@@ -102,6 +102,9 @@ class Insight(Base):
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     drivers: Mapped[list[InsightDriver]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    highlights: Mapped[list[Highlight]] = relationship(secondary=insight_highlight)  # noqa: F821
+    passages: Mapped[list[Passage]] = relationship(secondary=insight_passage)  # noqa: F821
+    themes: Mapped[list[Theme]] = relationship(secondary=insight_theme)  # noqa: F821
     questions: Mapped[list[LearningAgendaQuestion]] = relationship(
         secondary=insight_question, back_populates="insights"
     )

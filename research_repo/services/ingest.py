@@ -47,6 +47,7 @@ from ..models import (
     User,
 )
 from . import audit
+from .cells import safe_cell
 from .errors import Conflict, ValidationError
 
 ROLES = frozenset(ROLE_WORDS.values()) | {f"P{n}" for n in range(1, 1000)}
@@ -595,12 +596,18 @@ def rejections_csv(session: Session, run: ImportRun) -> str:
     for rejection in session.scalars(select(ImportRejection).where(ImportRejection.import_id == run.id)
                                      .order_by(ImportRejection.record_number)):
         # Reasons are our own sentences; still guard a spreadsheet against formula cells.
-        writer.writerow([rejection.record_number, rejection.location, _safe_cell(rejection.reason)])
+        writer.writerow([rejection.record_number, rejection.location, safe_cell(rejection.reason)])
     return out.getvalue()
 
 
-def _safe_cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n") else value
+def label_spans(text: str):
+    """Identifiers in a short label with no context (a file name, a tag name): a lone common
+    word ("call", "notes", "child") is not taken for a name."""
+    from nlp.deid.lexicon import load
+
+    lex = load()
+    return [sp for sp in deidentifier().find(text)
+            if not (" " not in text[sp.start:sp.end] and lex.zipf_of(text[sp.start:sp.end].lower()) >= 4.0)]
 
 
 def display_name(filename: str | None) -> str:
@@ -612,12 +619,7 @@ def display_name(filename: str | None) -> str:
     if not dot:
         stem, ext = base, ""
     spaced = re.sub(r"[_\-.]+", " ", stem)
-    from nlp.deid.lexicon import load
-
-    lex = load()
-    # A file name has no context; a lone common word ("call", "notes") is not taken for a name.
-    spans = [sp for sp in deidentifier().find(spaced)
-             if not (" " not in spaced[sp.start:sp.end] and lex.zipf_of(spaced[sp.start:sp.end].lower()) >= 4.0)]
+    spans = label_spans(spaced)
     shown = stem
     if spans:
         parts, pos = [], 0

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nlp.deid.spans import Kind
 
-from ..models import IndexOutbox, OutboxOp, Source, User
+from ..models import Highlight, IndexOutbox, OutboxOp, Source, User
 from . import audit
 from .ingest import move_offset
 from .errors import ValidationError
@@ -63,6 +64,11 @@ def redact(session: Session, actor: User, source: Source, value: str, kind: Kind
             if new != passage.text:
                 passage.text = new
                 changed.append(passage)
+    # Highlights keep covering the same words (now with the marker in place of the value).
+    passage_ids = [p.id for p in source.passages]
+    if passage_ids:
+        for h in session.scalars(select(Highlight).where(Highlight.passage_id.in_(passage_ids))):
+            h.start_offset, h.end_offset = move_offset(h.start_offset, False, edits), move_offset(h.end_offset, True, edits)
     manual = int(source.redaction_summary.get("manual", 0)) + len(matches)
     source.text = new_text
     source.redaction_summary = summary_of(new_text, manual)
