@@ -27,7 +27,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import cli, errors, extensions, security, web_auth
     from . import jobs
     from .services import themes as theme_service
-    from .views import admin, auth, search, sources, studies, themes
+    from .api import bp as api_bp
+    from .views import admin, auth, coding, insights, search, sources, studies, themes
 
     app.request_class = sources.InMemoryRequest
 
@@ -42,5 +43,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(sources.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(themes.bp)
+    app.register_blueprint(coding.bp)
+    app.register_blueprint(insights.bp)
+    app.register_blueprint(api_bp)
     jobs.register(app, theme_service.JOB_KIND, theme_service.run_job)
     return app

@@ -88,3 +88,31 @@ class RedactForm(FlaskForm):
                         render_kw={"autocomplete": "off", "spellcheck": "false"},
                         description="Type it, or select it in a passage below. Every occurrence in this source is redacted.")
     kind = SelectField("Kind of identifier", choices=[])
+
+
+class TagForm(FlaskForm):
+    name = StringField("Tag name", validators=[DataRequired(), Length(max=120)])
+    parent = SelectField("Parent tag", choices=[], validate_choice=False)
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)],
+                                description="When to apply this tag; coders read it.")
+    color = StringField("Color", validators=[Optional(), Length(max=7)], description="For example #005ea2.")
+
+
+class InsightForm(FlaskForm):
+    statement = TextAreaField("Insight", validators=[DataRequired(), Length(max=2000)],
+                              description="One or two sentences: what we learned, in the customer's terms.")
+    service = StringField("Service", validators=[Optional(), Length(max=120)])
+    journey_stage = StringField("Journey stage", validators=[Optional(), Length(max=120)])
+    segment = StringField("Customer segment", validators=[Optional(), Length(max=120)])
+
+
+class QuestionForm(FlaskForm):
+    agency = StringField("Agency", validators=[DataRequired(), Length(max=40)], default="OPM")
+    number = StringField("Number", validators=[DataRequired(), Length(max=20)], description="For example Q12.")
+    text = TextAreaField("Question", validators=[DataRequired(), Length(max=2000)])
+    strategic_goal = TextAreaField("Strategic goal", validators=[Optional(), Length(max=2000)])
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired(), Length(max=80)],
+                       description="What will use it, for example “dashboard sync”.")

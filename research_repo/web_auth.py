@@ -16,6 +16,15 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _load_user() -> None:
         g.user = None
+        g.api_token = False
+        bearer = request.headers.get("Authorization", "")
+        if request.path.startswith("/api/") and bearer[:7].lower() == "bearer ":
+            # A token request carries no cookie; it is the token's owner or nobody.
+            g.user = accounts.user_for_api_token(db_session(), bearer[7:].strip())
+            g.api_token = g.user is not None
+            if g.user is not None:
+                db_session().commit()  # last_used_at
+            return
         token = session.get(SESSION_KEY)
         if token and not request.path.startswith("/static/"):
             g.user = accounts.user_for_token(db_session(), token)
@@ -39,7 +48,7 @@ def login_required(view):
             if request.path.startswith("/api/"):
                 from .errors import respond
 
-                return respond(401, "Sign in required", "Sign in to use this.")
+                return respond(401, "Sign in required", "Sign in to use this, or send an API token as the header Authorization: Bearer TOKEN.")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..models import AuthSession, LoginFailure, Role, User
+from ..models import ApiToken, AuthSession, LoginFailure, Role, User
 from . import audit
 from .errors import Conflict, NotFound, TooManyAttempts, ValidationError
 
@@ -184,6 +184,58 @@ def user_for_token(session: Session, token: str) -> User | None:
             User.is_active.is_(True),
         )
     )
+
+
+TOKEN_PREFIX = "rr_"
+MAX_TOKENS = 20
+
+
+def create_api_token(session: Session, user: User, name: str, *, days: int = 365) -> tuple[ApiToken, str]:
+    """A personal API token; returns the row and the token, which is shown once (only its
+    hash is stored). It expires after ``days`` and can be revoked."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError("Name the token after what will use it.", field="name")
+    if len(name) > 80:
+        raise ValidationError("Keep the token name under 80 characters.", field="name")
+    active = session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)))
+    if active >= MAX_TOKENS:
+        raise ValidationError(f"You can hold at most {MAX_TOKENS} tokens; revoke one first.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = _now()
+    row = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), created_at=now,
+                   expires_at=now + timedelta(days=days))
+    session.add(row)
+    session.flush()
+    audit.record(session, user, "api_token.create", object_type="api_token", object_id=row.id)
+    return row, token
+
+
+def user_for_api_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).join(User, User.id == ApiToken.user_id).where(
+        ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.is_active.is_(True)))
+    if row is None or (row.expires_at is not None and row.expires_at <= _now()):
+        return None
+    now = _now()
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+        row.last_used_at = now  # coarse, so reads do not write on every request
+    return row.user
+
+
+def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())))
+
+
+def revoke_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("No such token.")
+    if row.revoked_at is None:
+        row.revoked_at = _now()
+        audit.record(session, user, "api_token.revoke", object_type="api_token", object_id=row.id)
+    session.flush()
+    return row
 
 
 def list_users(session: Session) -> list[User]:

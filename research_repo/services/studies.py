@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .. import access
 from ..models import Method, Role, Source, Study, StudyMembership, User
-from . import audit
+from . import audit, coding
 from .errors import Conflict, NotFound, ValidationError
 
 # OMB control numbers are four digits, a hyphen, four digits (e.g. 3206-0252).
@@ -70,6 +70,8 @@ def create_study(session: Session, actor: User, data: StudyInput) -> Study:
     if actor.role is not Role.ADMIN:
         # The creator runs the study; admins already see everything.
         session.add(StudyMembership(study_id=study.id, user_id=actor.id, role=Role.RESEARCHER))
+    # Every study's codebook starts with the locked A-11 driver set.
+    coding.ensure_driver_tags(session, study.id)
     audit.record(session, actor, "study.create", study_id=study.id, object_type="study", object_id=study.id)
     session.flush()
     return study

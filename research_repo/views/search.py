@@ -14,7 +14,7 @@ from ..extensions import db_session
 from ..models import Study
 from ..forms import EmptyForm
 from ..search import FACETS, IndexUnavailable, SearchQuery
-from ..services import saved_searches
+from ..services import coding, saved_searches
 from ..services.errors import DomainError
 from ..web_auth import current_user, login_required
 
@@ -72,12 +72,26 @@ def page():
     q, problems = parse_args()
     results, unavailable, names = _run(q) if (q.text or q.filters or request.args) else (None, None, {})
     return _render_page(q, results=results, unavailable=unavailable, problems=problems, study_names=names,
-                        args=request.args), (503 if unavailable else 200)
+                        args=request.args, tag_all=_tag_all_target(q, names)), (503 if unavailable else 200)
+
+
+def _tag_all_target(q: SearchQuery, names: dict) -> tuple | None:
+    """"Tag all results" works in one study (tags belong to a study's codebook): the study the
+    search is filtered to, or the only study the user can read. None if the user cannot code there."""
+    chosen = q.filters.get("study", [])
+    ids = [int(x) for x in chosen if x.isdigit()] if chosen else list(names)
+    if len(ids) != 1 or not (q.text or q.filters):
+        return None
+    s = db_session()
+    if not access.can(s, current_user(), access.Action.CODE, ids[0]):
+        return None
+    study = s.get(Study, ids[0])
+    return study, coding.tags(s, study.id)
 
 
 def _render_page(q: SearchQuery, **context) -> str:
     context = {"results": None, "unavailable": None, "problems": [], "study_names": {}, "args": {},
-               "save_error": None, **context}
+               "save_error": None, "tag_all": None, **context}
     return render_template("search/results.html", q=q, facets_meta=FACETS, Markup=Markup, form=EmptyForm(),
                            saved=saved_searches.list_for(db_session(), current_user()), **context)
 

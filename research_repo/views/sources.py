@@ -14,7 +14,7 @@ from nlp.deid.spans import Kind
 from .. import access, jobs
 from ..extensions import db_session, get_db
 from ..forms import EmptyForm, RedactForm, UploadForm, attach_error
-from ..models import ImportRejection, ImportRun, Passage, Source, SourceKind
+from ..models import Highlight, ImportRejection, ImportRun, Passage, Source, SourceKind
 from ..services import ingest, redaction
 from ..services.errors import DomainError, NotFound
 from ..web_auth import current_user, login_required
@@ -186,7 +186,10 @@ def _render_source(study, source, form, status):
     s = db_session()
     passages = s.scalars(select(Passage).where(Passage.source_id == source.id).order_by(Passage.position)).all()
     can_redact = access.can(s, current_user(), access.Action.UPLOAD, study.id)
+    highlight_counts = dict(s.execute(select(Highlight.passage_id, func.count()).join(Passage).where(
+        Passage.source_id == source.id).group_by(Highlight.passage_id)).all())
     return render_template("sources/detail.html", study=study, source=source, passages=passages, form=form,
+                           highlight_counts=highlight_counts,
                            can_redact=can_redact, counts=sorted(source.redaction_summary.get("counts", {}).items())), status
 
 

@@ -11,7 +11,7 @@ from .. import access, search
 from ..extensions import db_session
 from ..forms import EmptyForm
 from ..models import Job, SourceKind, ThemeRun, ThemeRunStatus, ThemeStatus
-from ..services import themes
+from ..services import coding, themes
 from ..services.errors import Conflict, DomainError, ValidationError
 from ..web_auth import current_user, login_required
 
@@ -58,6 +58,7 @@ def _render(s, study, run, status: int = 200, errors: list[str] | None = None):
         "themes/review.html", study=study, run=run, runs=runs, jobs=jobs, top=top, unthemed=unthemed,
         points=points, colors=groups, actions=actions, all_themes=all_themes, can_code=can_code,
         form=EmptyForm(), kinds=list(SourceKind), errors=errors or [], Status=ThemeStatus,
+        codebook=coding.tags(s, study.id) if can_code else [],
     ), status
 
 
