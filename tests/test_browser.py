@@ -236,3 +236,118 @@ def test_researcher_runs_and_reviews_themes(app, live_server, page):
     page.get_by_role("button", name="Undo the last action").click()
     expect(page.locator(".usa-alert--success")).to_contain_text("Undone: Accepted")
     check_page(page, "theme review after undo")
+
+
+def test_the_whole_research_loop(app, live_server, page, tmp_path):
+    """Upload a transcript, find a passage by search, highlight and tag it, accept a theme,
+    write an insight from it, link it to Q11 and open the brief; axe on every page."""
+    from research_repo import jobs
+    from research_repo.search import indexer
+
+    base = live_server
+    sign_in(page, base, "researcher", "demo-researcher-password")
+    page.get_by_role("link", name="Retirement Services: first year of annuity").click()
+    study_url = page.url
+    page.get_by_role("link", name="Codebook").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Codebook")
+    page.get_by_label("Tag name").fill("Interim pay")
+    page.get_by_label("Description").fill("Payments before the final annuity is computed.")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.get_by_role("status")).to_contain_text("Tag added: Interim pay")
+    check_page(page, "codebook")
+
+    page.goto(study_url)
+    page.get_by_role("link", name="Upload files").click()
+    transcript = tmp_path / "call-notes.txt"
+    transcript.write_text("Moderator: What happened after you retired?\n"
+                          "P1: My interim payment was cut in half in May and the letter used words I did not "
+                          "understand, so I called the retirement line twice.\n")
+    page.get_by_label("Files").set_input_files(str(transcript))
+    page.get_by_label("Kind of source").select_option("interview")
+    page.get_by_role("button", name="Upload and de-identify").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Interview \d+"))
+
+    indexer.drain_all(app)
+    page.get_by_role("link", name="Search", exact=True).click()
+    page.get_by_label("Search passages").fill('"cut in half"')
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results-heading")).to_contain_text("1 passage")
+    check_page(page, "search results with tag all")
+    page.get_by_role("link", name=re.compile("Highlight and tag")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Passage")
+
+    # Select words with the mouse: the script fills the text and its offsets.
+    page.evaluate("""() => {
+        const box = document.getElementById('passage-text');
+        const node = [...box.childNodes].find(n => n.nodeType === 3 && n.nodeValue.includes('cut in half'));
+        const start = node.nodeValue.indexOf('interim payment was cut in half');
+        const range = document.createRange();
+        range.setStart(node, start);
+        range.setEnd(node, start + 'interim payment was cut in half'.length);
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+        box.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+    }""")
+    expect(page.get_by_label("Selected text")).to_have_value("interim payment was cut in half")
+    page.locator("label", has_text="Interim pay").click()
+    page.get_by_label("Trust", exact=True).select_option("negative")
+    page.get_by_label("Memo").fill("Second call in a month about the same letter.")
+    page.get_by_role("button", name="Save highlight").click()
+    expect(page.get_by_role("status")).to_contain_text("Highlighted “interim payment was cut in half”")
+    expect(page.locator(".rr-highlight")).to_contain_text("A-11 drivers/Trust (negative)")
+    check_page(page, "passage with a highlight")
+    passage_url = page.url
+
+    # Themes: run, accept one, write an insight from it.
+    page.goto(study_url)
+    page.get_by_role("link", name="Themes").click()
+    page.get_by_label("Number of themes").fill("3")
+    page.get_by_role("button", name="Run themes").click()
+    assert jobs.Worker(app).run(until_idle=True) == 1
+    page.reload()
+    first = page.locator(".rr-theme").first
+    first.get_by_role("button", name="Accept").click()
+    expect(page.locator(".usa-alert--success")).to_contain_text("is accepted")
+    check_page(page, "themes with tag all and write insight")
+    page.locator(".rr-theme").first.get_by_role("link", name=re.compile("Write an insight from this theme")).click()
+    expect(page.get_by_role("heading", level=2, name="Write an insight")).to_be_visible()
+    expect(page.get_by_label(re.compile(r"^Insight"))).to_have_value(re.compile(r".+"))  # the theme's name
+    page.get_by_label(re.compile(r"^Insight")).fill(
+        "Annuitants do not understand why interim payments change, and call again and again.")
+    page.get_by_label("Trust").select_option("negative")
+    page.locator("label", has_text="OPM Q11").click()
+    page.get_by_role("button", name="Save draft insight").click()
+    expect(page.get_by_role("status")).to_contain_text("saved as a draft")
+    check_page(page, "an insight")
+    insight_url = page.url
+
+    # The highlight joins it as evidence, then it is reviewed and published.
+    page.goto(passage_url)
+    page.get_by_role("button", name="Add as evidence").click()
+    expect(page.get_by_role("status")).to_contain_text("Added 1 piece of evidence")
+    page.goto(insight_url)
+    expect(page.locator(".rr-evidence")).to_contain_text("interim payment was cut in half")
+    page.get_by_role("button", name="Mark reviewed").click()
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#insight-status")).to_have_text("published")
+    check_page(page, "a published insight")
+
+    page.get_by_role("link", name="Learning agenda").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Learning agenda")
+    check_page(page, "learning agenda")
+    page.get_by_role("link", name="OPM Q11").click()
+    expect(page.locator(".rr-chain")).to_contain_text("interim payment was cut in half")
+    check_page(page, "question Q11 and its evidence chain")
+    page.get_by_role("link", name="Open the brief").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("OPM Q11: insight brief")
+    expect(page.locator(".rr-brief")).to_contain_text("Annuitants do not understand why interim payments change")
+    expect(page.locator(".rr-brief")).to_contain_text("interim payment was cut in half")
+    check_page(page, "the brief")
+    page.emulate_media(media="print")
+    expect(page.locator(".usa-header")).to_be_hidden()
+    page.emulate_media(media="screen")
+
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Token name").fill("dashboard")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#new-token")).to_contain_text("rr_")
+    check_page(page, "API tokens")
