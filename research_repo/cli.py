@@ -159,6 +159,10 @@ def demo_command(data_dir: Path | None, host: str, port: int, serve: bool) -> No
         f"{counts['passages']} passages."
     )
     _demo_themes(app)
+    with get_db(app).writing() as session:
+        made = fixtures.load_demo_synthesis(session)
+    click.echo(f"Synthesis: {made['tags']} tags, {made['highlights']} highlights, {made['insights']} insight "
+               "answering OPM Q11.")
     click.echo("Sign in as admin / demo-admin-password (or researcher, analyst, viewer / demo-ROLE-password).")
     if serve:
         serve_app(app, host, port, threads=8)
@@ -216,6 +220,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(reindex_command)
     app.cli.add_command(search_command)
     app.cli.add_command(themes_group)
+    app.cli.add_command(export_command)
 
 
 @click.group("users")
@@ -239,6 +244,60 @@ def users_create(username: str, role: str, display_name: str | None, password: s
         except DomainError as exc:
             raise _fail(exc) from exc
         click.echo(f"Created {user.role.value} {user.username!r} (id {user.id}).")
+
+
+@users_group.command("token")
+@click.argument("username")
+@click.option("--name", required=True, help="What will use the token, e.g. 'dashboard sync'.")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3650))
+@with_appcontext
+def users_token(username: str, name: str, days: int) -> None:
+    """Create a personal API token for USERNAME and print it (it is shown only this once)."""
+    with get_db().writing() as session:
+        try:
+            row, token = accounts.create_api_token(session, _user(session, username), name, days=days)
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    click.echo(f"Token {row.id} for {username} (send as 'Authorization: Bearer TOKEN'):")
+    click.echo(token)
+
+
+EXPORTS = ("qdpx", "highlights.csv", "highlights.xlsx", "insights.csv", "insights.xlsx", "codebook.csv",
+           "codebook.qdc", "brief.docx")
+
+
+@click.command("export")
+@click.option("--study", "study_name", required=True, help="The study's name.")
+@click.option("--format", "fmt", type=click.Choice(EXPORTS), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write (refused if it exists).")
+@with_appcontext
+def export_command(study_name: str, fmt: str, out: Path) -> None:
+    """Export a study's synthesis: a REFI-QDA project, highlights or insights (CSV/XLSX, formulas
+    neutralized), its codebook (CSV or .qdc), or a brief of reviewed and published insights."""
+    from .models import InsightStatus
+    from .services import coding, exports, insights
+
+    if out.exists():
+        raise click.ClickException(f"{out} exists; choose a new file name.")
+    with get_db().writing() as session:
+        study = _study(session, study_name)
+        if fmt == "qdpx":
+            body = exports.qdpx(session, study)
+        elif fmt == "codebook.csv":
+            body = coding.codebook_csv(session, study.id)
+        elif fmt == "codebook.qdc":
+            body = coding.codebook_qdc(session, study.id)
+        elif fmt == "brief.docx":
+            rows = [i for i in insights.list_for_study(session, study.id) if i.status is not InsightStatus.DRAFT]
+            body = exports.brief_docx(f"{study.name}: insight brief", study.purpose or study.service,
+                                      exports.brief_items(session, rows))
+        else:
+            what, kind = fmt.split(".")
+            table = (exports.highlights_table if what == "highlights" else exports.insights_table)(session, study.id)
+            body = exports.to_csv(table) if kind == "csv" else exports.to_xlsx(table)
+    out.write_bytes(body.encode() if isinstance(body, str) else body)
+    click.echo(f"Wrote {out} ({out.stat().st_size:,} bytes).")
 
 
 @click.group("studies")

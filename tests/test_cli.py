@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -92,10 +93,36 @@ def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monke
         assert "1 study, 6 sources, 22 passages" in result.output
         # The Themes page has a first run to review (moderator turns are not clustered).
         assert "Themes: run 1 proposes" in result.output and "over 15 passages" in result.output
+        assert "Synthesis: 2 tags, 4 highlights, 1 insight answering OPM Q11." in result.output
     app = create_app({"DATA_DIR": str(target)})
     with get_db(app).read_session() as s:
         assert s.query(Source).count() == 6 and s.query(Passage).count() == 22
         assert s.query(Theme).filter(Theme.run_id == 1).count() >= 2
+    # The demo's synthesis exports from the command line; the project validates.
+    for fmt in ("qdpx", "highlights.csv", "brief.docx"):
+        out = tmp_path / f"demo-{fmt}"
+        result = _invoke(app, "export", "--study", "Retirement Services: first year of annuity", "--format", fmt,
+                         "--out", str(out))
+        assert result.exit_code == 0 and "Wrote" in result.output, result.output
+    import zipfile
+
+    from lxml import etree
+
+    xsd = Path(__file__).resolve().parents[2] / "shared" / "data" / "refi-qda" / "Project.xsd"
+    with zipfile.ZipFile(tmp_path / "demo-qdpx") as z:
+        doc = etree.fromstring(z.read("project.qde"))
+    schema = etree.XMLSchema(etree.parse(str(xsd)))
+    assert schema.validate(doc), schema.error_log
+    assert len(doc.findall(".//{urn:QDA-XML:project:1.0}PlainTextSelection")) == 4
+    assert (tmp_path / "demo-highlights.csv").read_text().count("\n") == 5
+    again = _invoke(app, "export", "--study", "Retirement Services: first year of annuity", "--format", "qdpx",
+                    "--out", str(tmp_path / "demo-qdpx"))
+    assert again.exit_code == 1 and "exists" in again.output
+    token = _invoke(app, "users", "token", "analyst", "--name", "notebook")
+    assert token.exit_code == 0, token.output
+    secret = token.output.strip().splitlines()[-1]
+    response = app.test_client().get("/api/v1/studies", headers={"Authorization": f"Bearer {secret}"})
+    assert [s["name"] for s in response.get_json()["studies"]] == ["Retirement Services: first year of annuity"]
     get_db(app).dispose()
     precious = tmp_path / "precious"
     precious.mkdir()

@@ -137,3 +137,42 @@ def _canonical(passages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
         spans.append((start, start + len(passage["text"])))
         offset += len(prefix) + len(passage["text"]) + 2
     return "\n\n".join(parts), spans
+
+
+# A small worked example of synthesis on the demo study: (quote, tags, driver polarities).
+DEMO_HIGHLIGHTS = [
+    ("nobody explained why", ["Interim pay"], {"transparency": "negative"}),
+    ("checks were even smaller than they should have been", ["Interim pay"], {"trust": "negative"}),
+    ("The people on the phone were helpful when you reached them", ["Phone line"], {"employee-helpfulness": "positive"}),
+    ("I waited 70 minutes on hold", ["Phone line"], {"efficiency": "negative"}),
+]
+DEMO_INSIGHT = ("Annuitants on interim pay are not told why it is lower than expected, and the phone line that "
+                "could explain it is hard to reach; agents who do explain it are trusted.")
+
+
+def load_demo_synthesis(session: Session) -> dict[str, int]:
+    """Tags, highlights and one reviewed insight answering Q11, so the codebook, insight and
+    learning-agenda pages of the demo have something to show."""
+    from ..models import A11Driver, Polarity, Study, Tag
+    from . import coding, insights
+
+    actor = session.scalar(select(User).where(User.username == "researcher"))
+    study = session.scalar(select(Study).order_by(Study.id).limit(1))
+    tags = {name: coding.create_tag(session, actor, study, name) for name in ("Interim pay", "Phone line")}
+    drivers = {t.driver: t for t in session.scalars(select(Tag).where(Tag.study_id == study.id,
+                                                                      Tag.driver.is_not(None)))}
+    passages = session.scalars(select(Passage).join(Source).where(Source.study_id == study.id)).all()
+    made = []
+    for quote, names, polarities in DEMO_HIGHLIGHTS:
+        passage = next(p for p in passages if quote in p.text)
+        codings = [coding.Coding(tags[n].id) for n in names]
+        codings += [coding.Coding(drivers[d].id, Polarity(v)) for d, v in polarities.items()]
+        made.append(coding.create_highlight(session, actor, passage, coding.locate(passage, quote), codings)[0])
+    q11 = session.scalar(select(LearningAgendaQuestion).where(LearningAgendaQuestion.number == "Q11"))
+    insight, _ = insights.create(session, actor, study, insights.InsightInput(
+        statement=DEMO_INSIGHT, journey_stage="First year of annuity",
+        drivers={A11Driver.TRANSPARENCY: Polarity.NEGATIVE, A11Driver.EMPLOYEE_HELPFULNESS: Polarity.POSITIVE},
+        question_ids=[q11.id] if q11 else []))
+    insights.add_evidence(session, actor, insight, highlight_ids=[h.id for h in made])
+    insights.set_status(session, actor, insight, insights.InsightStatus.REVIEWED)
+    return {"tags": len(tags), "highlights": len(made), "insights": 1}
