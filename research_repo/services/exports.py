@@ -11,9 +11,9 @@ from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, undefer
 
-from ..models import Highlight, HighlightTag, Insight, Passage, Source, Study, User
+from ..models import Highlight, HighlightTag, Insight, Passage, Source, Study, Tag, User
 from ..models._types import utcnow
 from . import coding, insights
 from .cells import safe_cell
@@ -33,16 +33,21 @@ def _when(value: datetime | None) -> str:
 
 
 def highlights_table(session: Session, study_id: int) -> Table:
+    """One row per highlight: plain column reads (no ORM objects), tags in a second query."""
+    tags: dict[int, list[str]] = {}
+    for hid, path, polarity in session.execute(
+            select(HighlightTag.highlight_id, Tag.path, HighlightTag.polarity).join(Tag, Tag.id == HighlightTag.tag_id)
+            .where(Tag.study_id == study_id).order_by(Tag.path)):
+        tags.setdefault(hid, []).append(path + (f" ({polarity.value})" if polarity else ""))
+    query = (select(Highlight.id, Source.id, Source.title, Source.kind, Source.channel, Passage.id,
+                    Highlight.start_offset, Highlight.end_offset, Passage.start_offset, Passage.text, Highlight.memo,
+                    Highlight.created_at)
+             .join(Passage, Passage.id == Highlight.passage_id).join(Source, Source.id == Passage.source_id)
+             .where(Source.study_id == study_id).order_by(Source.id, Highlight.start_offset, Highlight.id))
     rows = []
-    query = (select(Highlight, Passage, Source).join(Passage, Passage.id == Highlight.passage_id)
-             .join(Source, Source.id == Passage.source_id).where(Source.study_id == study_id)
-             .options(selectinload(Highlight.tags).selectinload(HighlightTag.tag))
-             .order_by(Source.id, Highlight.start_offset, Highlight.id))
-    for h, p, src in session.execute(query):
-        tags = "; ".join(t.tag.path + (f" ({t.polarity.value})" if t.polarity else "") for t in h.tags)
-        text = p.text[h.start_offset - p.start_offset:h.end_offset - p.start_offset]
-        rows.append([h.id, src.id, src.title, src.kind.value, src.channel or "", p.id, h.start_offset, h.end_offset,
-                     text, tags, h.memo, _when(h.created_at)])
+    for hid, sid, title, kind, channel, pid, start, end, p_start, p_text, memo, created in session.execute(query):
+        rows.append([hid, sid, title, kind.value, channel or "", pid, start, end, p_text[start - p_start:end - p_start],
+                     "; ".join(tags.get(hid, [])), memo, _when(created)])
     return Table("Highlights", ["highlight_id", "source_id", "source", "kind", "channel", "passage_id", "start", "end",
                                 "text", "tags", "memo", "created_at"], rows)
 
@@ -91,6 +96,7 @@ class BriefItem:
 
 
 def brief_items(session: Session, insight_rows: list[Insight]) -> list[BriefItem]:
+    insights.preload(session, insight_rows)
     studies = {}
     out = []
     for i in insight_rows:
@@ -164,7 +170,8 @@ def qdpx(session: Session, study: Study) -> bytes:
 
     notes: list[tuple[str, str, str]] = []  # guid, name, text
     files: dict[str, str] = {}
-    sources = list(session.scalars(select(Source).where(Source.study_id == study.id).order_by(Source.id)))
+    sources = list(session.scalars(select(Source).where(Source.study_id == study.id).options(undefer(Source.text))
+                                   .order_by(Source.id)))
     by_source: dict[int, list[Highlight]] = {}
     for h, source_id in session.execute(
             select(Highlight, Passage.source_id).join(Passage, Passage.id == Highlight.passage_id)

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .. import access
 from ..models import (
@@ -26,7 +26,10 @@ from ..models import (
     Theme,
     ThemeRun,
     User,
+    insight_highlight,
+    insight_passage,
     insight_question,
+    insight_theme,
 )
 from ..models._types import utcnow
 from . import audit
@@ -222,6 +225,46 @@ def list_for_study(session: Session, study_id: int) -> list[Insight]:
     return list(session.scalars(select(Insight).where(Insight.study_id == study_id).order_by(Insight.id.desc())))
 
 
+def preload(session: Session, rows: list[Insight]) -> None:
+    """Load the evidence of many insights (highlights with their passages' text and tags,
+    passages, themes) in a few queries instead of a few per insight."""
+    if rows:
+        list(session.scalars(select(Insight).where(Insight.id.in_([i.id for i in rows])).options(
+            selectinload(Insight.highlights).selectinload(Highlight.passage).undefer(Passage.text),
+            selectinload(Insight.highlights).selectinload(Highlight.tags).selectinload(HighlightTag.tag),
+            selectinload(Insight.passages).undefer(Passage.text), selectinload(Insight.themes),
+            selectinload(Insight.drivers), selectinload(Insight.questions))))
+
+
+def evidence_sources(session: Session, insight_ids: list[int], per_theme: int = 3) -> dict[int, list[tuple[str, str | None]]]:
+    """(study name, channel) of each quote of each insight, as ``quotes`` would list them,
+    from three queries whatever the number of insights."""
+    out: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
+    if not insight_ids:
+        return out
+    base = select(Study.name, Source.channel).join(Source, Source.study_id == Study.id)
+    rows = session.execute(base.add_columns(insight_highlight.c.insight_id)
+                           .join(Passage, Passage.source_id == Source.id)
+                           .join(Highlight, Highlight.passage_id == Passage.id)
+                           .join(insight_highlight, insight_highlight.c.highlight_id == Highlight.id)
+                           .where(insight_highlight.c.insight_id.in_(insight_ids)))
+    rows = list(rows) + list(session.execute(base.add_columns(insight_passage.c.insight_id)
+                             .join(Passage, Passage.source_id == Source.id)
+                             .join(insight_passage, insight_passage.c.passage_id == Passage.id)
+                             .where(insight_passage.c.insight_id.in_(insight_ids))))
+    for name, channel, iid in rows:
+        out[iid].append((name, channel))
+    theme_rows = session.execute(select(insight_theme.c.insight_id, Theme.quotes).join(
+        Theme, Theme.id == insight_theme.c.theme_id).where(insight_theme.c.insight_id.in_(insight_ids))).all()
+    wanted = {pid for _, q in theme_rows for pid in (q or [])[:per_theme]}
+    where = dict((pid, (name, channel)) for pid, name, channel in session.execute(
+        select(Passage.id, Study.name, Source.channel).join(Source, Source.id == Passage.source_id)
+        .join(Study, Study.id == Source.study_id).where(Passage.id.in_(wanted)))) if wanted else {}
+    for iid, q in theme_rows:
+        out[iid].extend(where[pid] for pid in (q or [])[:per_theme] if pid in where)
+    return out
+
+
 def quotes(session: Session, insight: Insight, per_theme: int = 3) -> list[Quote]:
     """The insight's evidence as quotes, each with its source and study."""
     items: list[tuple[str, Passage, str, int | None, int | None, list[str]]] = []
@@ -280,13 +323,15 @@ def learning_agenda(session: Session, user: User, only: LearningAgendaQuestion |
     for qid, insight in rows:
         by_q[qid].append(insight)
     out = []
+    wanted = list(by_q.get(only.id, [])) if only else [i for rows_ in by_q.values() for i in rows_]
+    sources = evidence_sources(session, list({i.id for i in wanted}))
     for q in ([only] if only else questions(session)):
         insights_ = by_q.get(q.id, [])
         studies, channels, n = Counter(), Counter(), 0
         for insight in insights_:
-            for quote in quotes(session, insight):
-                studies[quote.study_name] += 1
-                channels[quote.channel or "unknown"] += 1
+            for study_name, channel in sources.get(insight.id, []):
+                studies[study_name] += 1
+                channels[channel or "unknown"] += 1
                 n += 1
         out.append(QuestionSummary(q, insights_, n, studies.most_common(), channels.most_common()))
     return out
