@@ -233,6 +233,10 @@ def test_tag_all_results_of_a_search_is_audited_and_undoable(app, client, study,
         assert s.scalar(select(func.count()).select_from(HighlightTag).where(HighlightTag.tag_id == interim)) == 2
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "highlight.bulk_tag")).one()
     assert event.details["created"] == 2
+    # The index learns the tag: a search filtered by it finds both passages.
+    indexer.drain_all(app)
+    tagged = client.get("/api/v1/search", query_string={"tag": "Interim pay"}).get_json()
+    assert tagged["total"] == 2
     # Again: nothing new (the passages already carry the tag).
     post(client, f"/studies/{study.id}/tag-all", {"q": "interim", "study": str(study.id), "apply_tag": str(interim)},
          page_url=f"/search?q=interim&study={study.id}")
@@ -245,6 +249,8 @@ def test_tag_all_results_of_a_search_is_audited_and_undoable(app, client, study,
                 page_url=f"/studies/{study.id}/codebook").status_code == 302
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Highlight)) == 0
+    indexer.drain_all(app)
+    assert client.get("/api/v1/search", query_string={"tag": "Interim pay"}).get_json()["total"] == 0
     response = post(client, f"/studies/{study.id}/coding/{event.object_id}/undo", {},
                     page_url=f"/studies/{study.id}/codebook")
     assert "already undone" in client.get(response.headers["Location"]).get_data(as_text=True)
@@ -310,6 +316,17 @@ def test_insight_workflow_and_the_learning_agenda_chain(app, client, study, db, 
         assert insight.status is InsightStatus.PUBLISHED and insight.published_by_id and insight.reviewed_by_id
     response = post(client, detail_url, {"statement": "Changed after publishing, which is not allowed."})
     assert response.status_code == 409
+
+    # An identifier typed into an insight is replaced before it is stored, and the page says so.
+    response = post(client, url, {"statement": "Maria Alvarez (maria.alvarez@example.com, 202-555-0147) waited "
+                                               "five months for her first payment."}, follow_redirects=True)
+    assert "looked like identifiers and were replaced" in response.get_data(as_text=True)
+    with db.read_session() as s:
+        stored = s.scalars(select(Insight.statement).order_by(Insight.id.desc())).first()
+        details = [str(d) for d in s.scalars(select(AuditEvent.details))]
+    assert "Alvarez" not in stored and "example.com" not in stored and "0147" not in stored
+    assert "waited five months" in stored
+    assert not any("Alvarez" in d for d in details)
 
     # The learning agenda: Q11 has one insight with two quotes from one study, on the phone.
     page = client.get("/learning-agenda").get_data(as_text=True)

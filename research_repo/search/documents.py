@@ -38,11 +38,12 @@ def documents(session: Session, passage_ids: Iterable[int]) -> list[dict]:
     tags: dict[int, list[str]] = defaultdict(list)
     drivers: dict[int, list[str]] = defaultdict(list)
     for passage_id, name, is_system in session.execute(
-        select(Highlight.passage_id, Tag.name, Tag.is_system)
+        select(Highlight.passage_id, Tag.path, Tag.is_system)
         .join(HighlightTag, HighlightTag.highlight_id == Highlight.id).join(Tag, Tag.id == HighlightTag.tag_id)
         .where(Highlight.passage_id.in_(ids))
     ):
-        (drivers if is_system else tags)[passage_id].append(name)
+        # Tags by full path ("Pay/Interim pay"); drivers by their name ("Trust").
+        (drivers if is_system else tags)[passage_id].append(name.rsplit("/", 1)[-1] if is_system else name)
     themes: dict[int, list[str]] = defaultdict(list)
     for passage_id, label in session.execute(
         select(theme_passage.c.passage_id, Theme.label).join(Theme, Theme.id == theme_passage.c.theme_id)

@@ -15,7 +15,7 @@ from defusedxml import ElementTree as SafeET
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..models import A11Driver, CodingAction, Highlight, HighlightTag, Passage, Polarity, Source, Study, Tag, User
+from ..models import A11Driver, CodingAction, Highlight, HighlightTag, IndexOutbox, OutboxOp, Passage, Polarity, Source, Study, Tag, User
 from ..models._types import utcnow
 from . import audit
 from .cells import safe_cell, unsafe_cell
@@ -44,6 +44,16 @@ def free_text(value: str | None, limit: int, what: str, field_name: str | None =
         return "", 0
     result = deidentifier().deidentify(value)
     return result.text, len(result.replacements)
+
+
+def reindex_passages(session: Session, passage_ids) -> None:
+    """Queue passages for the index writer: their tag and driver facets changed."""
+    session.add_all([IndexOutbox(passage_id=pid, op=OutboxOp.UPSERT) for pid in sorted(set(passage_ids))])
+
+
+def _passages_coded_with(session: Session, tag_ids: list[int]) -> list[int]:
+    return list(session.scalars(select(Highlight.passage_id).join(HighlightTag, HighlightTag.highlight_id == Highlight.id)
+                                .where(HighlightTag.tag_id.in_(tag_ids)).distinct()))
 
 
 # ---------------------------------------------------------------- codebook
@@ -176,6 +186,7 @@ def update_tag(session: Session, actor: User, tag: Tag, *, name: str, parent_id:
     changed = []
     if path != tag.path:
         changed.append("name" if tag.name != name else "parent")
+        reindex_passages(session, _passages_coded_with(session, [tag.id, *[t.id for t in _descendants(session, tag)]]))
         _repath(session, tag, path)
         tag.name, tag.parent_id = name, parent.id if parent else None
     description, _ = free_text(description, 2000, "description", "description")
@@ -205,6 +216,7 @@ def merge_tags(session: Session, actor: User, target: Tag, others: list[Tag]) ->
         _locked(other)
         if other.study_id != target.study_id:
             raise NotFound("No such tag in this study's codebook.")
+        reindex_passages(session, _passages_coded_with(session, [other.id, *[t.id for t in _descendants(session, other)]]))
         if target.path.startswith(other.path + "/"):
             raise ValidationError(f"“{other.path}” contains “{target.path}”; merge the other way round.")
         have = set(session.scalars(select(HighlightTag.highlight_id).where(HighlightTag.tag_id == target.id)))
@@ -237,6 +249,7 @@ def delete_impact(session: Session, tag: Tag) -> tuple[int, int]:
 def delete_tag(session: Session, actor: User, tag: Tag) -> tuple[int, int]:
     _locked(tag)
     counts = delete_impact(session, tag)
+    reindex_passages(session, _passages_coded_with(session, [tag.id, *[t.id for t in _descendants(session, tag)]]))
     for child in sorted(_descendants(session, tag), key=lambda t: -t.path.count("/")):
         session.delete(child)
     session.delete(tag)
@@ -308,6 +321,7 @@ def create_highlight(session: Session, actor: User, passage: Passage, span: tupl
     session.flush()
     for tag, polarity in pairs:
         session.add(HighlightTag(highlight_id=highlight.id, tag_id=tag.id, polarity=polarity))
+    reindex_passages(session, [passage.id])
     session.flush()
     audit.record(session, actor, "highlight.create", study_id=source.study_id, object_type="highlight",
                  object_id=highlight.id, passage=passage.id, tags=[t.id for t, _ in pairs])
@@ -327,6 +341,7 @@ def highlight_text(session: Session, h: Highlight) -> str:
 
 
 def delete_highlight(session: Session, actor: User, study_id: int, h: Highlight) -> None:
+    reindex_passages(session, [h.passage_id])
     session.delete(h)
     session.flush()
     audit.record(session, actor, "highlight.delete", study_id=study_id, object_type="highlight", object_id=h.id)
@@ -374,6 +389,7 @@ def bulk_tag(session: Session, actor: User, study: Study, passage_ids: list[int]
         else:
             tagged.append(h.id)
         session.add(HighlightTag(highlight_id=h.id, tag_id=tag.id, polarity=polarity))
+    reindex_passages(session, [pid for pid, _s, _e in passages])
     action = CodingAction(study_id=study.id, actor_id=actor.id, tag_id=tag.id, origin=origin,
                           created_highlights=created, tagged_highlights=tagged)
     session.add(action)
@@ -389,6 +405,9 @@ def undo_bulk(session: Session, actor: User, study: Study, action_id: int) -> Co
         raise NotFound("No such coding step in this study.")
     if action.undone_at is not None:
         raise Conflict("That coding step was already undone.")
+    touched = action.created_highlights + action.tagged_highlights
+    if touched:
+        reindex_passages(session, session.scalars(select(Highlight.passage_id).where(Highlight.id.in_(touched))))
     if action.tag_id is not None and action.tagged_highlights:
         session.execute(delete(HighlightTag).where(HighlightTag.tag_id == action.tag_id,
                                                    HighlightTag.highlight_id.in_(action.tagged_highlights)))
