@@ -474,3 +474,40 @@ def test_api_tokens_authenticate_and_the_same_access_rules_apply(app, client, st
         token_id = s.scalar(select(ApiToken.id).where(ApiToken.name == "dashboard sync"))
     post(client, f"/account/tokens/{token_id}/revoke", {}, page_url="/account/tokens")
     assert api.get("/api/v1/studies", headers=auth).status_code == 401
+
+
+def test_tag_all_passages_of_a_theme_and_write_an_insight_from_it(app, client, study, db):
+    from research_repo.models import Theme, ThemeRun, ThemeRunStatus, ThemeStatus, theme_passage
+
+    passages = passages_of(db, study.id)
+    with db.writing() as s:
+        run = ThemeRun(study_id=study.id, status=ThemeRunStatus.DONE, passage_count=len(passages))
+        s.add(run)
+        s.flush()
+        theme = Theme(run_id=run.id, label="interim payment / explained", size=len(passages),
+                      status=ThemeStatus.ACCEPTED, quotes=[p.id for p in passages])
+        s.add(theme)
+        s.flush()
+        s.execute(theme_passage.insert(), [{"theme_id": theme.id, "passage_id": p.id} for p in passages])
+        theme_id = theme.id
+    add_tag(client, study.id, "Interim pay")
+    interim = tag_id(db, study.id, "Interim pay")
+    review = f"/studies/{study.id}/themes"
+    page = client.get(review).get_data(as_text=True)
+    assert f"Tag all {len(passages)} passages" in page and "Write an insight from this theme" in page
+    response = post(client, f"/studies/{study.id}/tag-all", {"theme": str(theme_id), "apply_tag": str(interim),
+                                                              "back": review}, page_url=review)
+    assert response.status_code == 302 and response.headers["Location"].endswith(review)
+    with db.read_session() as s:
+        coded = set(s.scalars(select(Highlight.passage_id).join(HighlightTag).where(HighlightTag.tag_id == interim)))
+    assert coded == {p.id for p in passages}
+
+    form_page = f"/studies/{study.id}/insights?theme={theme_id}&statement=interim+payment"
+    assert "It will start with 1 piece of evidence" in client.get(form_page).get_data(as_text=True)
+    response = post(client, f"/studies/{study.id}/insights", {
+        "statement": "Nobody explains interim payments until an agent on the phone does.", "theme": str(theme_id)},
+        page_url=form_page)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    # The theme's representative quotes are the insight's evidence.
+    assert "nobody explained why" in page and "from a theme" in page
