@@ -59,7 +59,7 @@ class Timer:
 def build(db, n_sources: int) -> tuple[int, list[int]]:
     from sqlalchemy import insert, select
 
-    from research_repo.models import Method, Passage, Role, Source, SourceKind, Study
+    from research_repo.models import Method, Passage, Role, Source, SourceKind
     from research_repo.services import accounts, fixtures, studies
 
     texts = []
@@ -80,7 +80,7 @@ def build(db, n_sources: int) -> tuple[int, list[int]]:
         s.execute(insert(Source), rows)
         source_ids = list(s.scalars(select(Source.id).where(Source.study_id == study_id).order_by(Source.id)))
         s.execute(insert(Passage), [{"source_id": sid, "position": 0, "speaker_role": None, "text": t,
-                                     "start_offset": 0, "end_offset": len(t)} for sid, t in zip(source_ids, texts)])
+                                     "start_offset": 0, "end_offset": len(t)} for sid, t in zip(source_ids, texts, strict=True)])
         passage_ids = list(s.scalars(select(Passage.id).join(Source).where(Source.study_id == study_id)
                                      .order_by(Passage.id)))
     return study_id, passage_ids
@@ -132,7 +132,7 @@ def main() -> None:
             table = exports.highlights_table(s, study_id)
         with Timer("  to CSV (formula guard)") as t_csv:
             body = exports.to_csv(table)
-        with Timer("  to XLSX (formula guard)") as t_xlsx:
+        with Timer("  to XLSX (formula guard)"):
             xlsx = exports.to_xlsx(table)
     n_rows = len(table.rows)
     con = sqlite3.connect(tmp / "research_repo.sqlite3")
@@ -175,8 +175,6 @@ def main() -> None:
         [summary] = [x for x in insights.learning_agenda(s, s.get(User, user.id)) if x.question.number == "Q11"]
     print(f"  Q11: {len(summary.insights)} insights, {summary.quotes:,} quotes")
     client = app.test_client()
-    with app.test_request_context():
-        pass
     from tests.helpers import login  # the real sign-in form
 
     login(client, "bench", "bench password 1234")
