@@ -49,3 +49,19 @@ def test_migrated_audit_log_is_append_only(engine):
             conn.execute(text(statement))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT action FROM audit_event")).scalar_one() == "x"
+
+
+def test_studies_made_before_0005_get_the_locked_a11_set(engine):
+    schema.upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO study (name, purpose, method, service, created_at) "
+                          "VALUES ('Old study', '', 'interviews', 'USAJOBS', '2026-01-01')"))
+    schema.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT path, driver FROM tag WHERE is_system ORDER BY path")).all()
+    assert rows[0] == ("A-11 drivers", None) and len(rows) == 9
+    assert {d for _, d in rows[1:]} == {"trust", "effectiveness", "ease", "efficiency", "transparency", "humanity",
+                                        "employee-helpfulness", "satisfaction"}
+    schema.downgrade(engine, "0004")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM tag")).scalar_one() == 0

@@ -52,9 +52,40 @@ def upgrade() -> None:
     with op.batch_alter_table('tag', schema=None) as batch_op:
         batch_op.add_column(sa.Column('driver', sa.String(length=40), nullable=True))
 
+    _add_driver_sets()
+
+
+# Frozen copy of the locked A-11 set (services.coding.ensure_driver_tags makes it for new studies).
+DRIVER_SET = "A-11 drivers"
+DRIVER_SET_DESCRIPTION = ("OMB Circular A-11 Section 280 customer-experience drivers. Apply with a positive or "
+                          "negative polarity.")
+DRIVERS = [("trust", "Trust"), ("effectiveness", "Effectiveness"), ("ease", "Ease"), ("efficiency", "Efficiency"),
+           ("transparency", "Transparency"), ("humanity", "Humanity"),
+           ("employee-helpfulness", "Employee helpfulness"), ("satisfaction", "Satisfaction")]
+
+
+def _add_driver_sets() -> None:
+    """Every existing study gets the locked A-11 set, as new studies do when created."""
+    conn = op.get_bind()
+    tag = sa.table('tag', sa.column('id', sa.Integer), sa.column('study_id', sa.Integer),
+                   sa.column('parent_id', sa.Integer), sa.column('name', sa.String), sa.column('path', sa.String),
+                   sa.column('description', sa.Text), sa.column('is_system', sa.Boolean),
+                   sa.column('driver', sa.String))
+    study_ids = conn.execute(sa.text("SELECT id FROM study WHERE id NOT IN "
+                                     "(SELECT study_id FROM tag WHERE path = :p)"), {"p": DRIVER_SET}).scalars().all()
+    for study_id in study_ids:
+        parent_id = conn.execute(sa.insert(tag).values(
+            study_id=study_id, name=DRIVER_SET, path=DRIVER_SET, description=DRIVER_SET_DESCRIPTION, is_system=True,
+        ).returning(tag.c.id)).scalar_one()
+        conn.execute(sa.insert(tag), [
+            {"study_id": study_id, "parent_id": parent_id, "name": label, "path": f"{DRIVER_SET}/{label}",
+             "description": "", "is_system": True, "driver": code} for code, label in DRIVERS])
+
 
 
 def downgrade() -> None:
+    op.execute(sa.text("DELETE FROM tag WHERE is_system AND (path = :p OR path LIKE :c)").bindparams(
+        p=DRIVER_SET, c=DRIVER_SET + "/%"))
     with op.batch_alter_table('tag', schema=None) as batch_op:
         batch_op.drop_column('driver')
 

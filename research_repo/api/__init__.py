@@ -67,9 +67,9 @@ def _tag_json(t: Tag) -> dict:
             "color": t.color, "system": t.is_system, "driver": t.driver}
 
 
-def _highlight_json(s, h) -> dict:
+def _highlight_json(h: Highlight) -> dict:
     return {"id": h.id, "passage_id": h.passage_id, "start": h.start_offset, "end": h.end_offset,
-            "text": coding.highlight_text(s, h), "memo": h.memo,
+            "text": coding.highlight_text(h), "memo": h.memo,
             "tags": [{"id": link.tag_id, "path": link.tag.path,
                       "polarity": link.polarity.value if link.polarity else None} for link in h.tags]}
 
@@ -135,9 +135,7 @@ def tags(study_id: int):
         s.commit()
         return jsonify(_tag_json(tag)), 201
     st = access.get_study(s, current_user(), study_id)
-    rows = coding.tags(s, st.id)
-    s.commit()
-    return jsonify(tags=[_tag_json(t) for t in rows])
+    return jsonify(tags=[_tag_json(t) for t in coding.tags(s, st.id)])
 
 
 @bp.route("/api/v1/studies/<int:study_id>/highlights", methods=["GET", "POST"])
@@ -147,21 +145,19 @@ def highlights(study_id: int):
     if request.method == "POST":
         st = access.get_study(s, current_user(), study_id, access.Action.CODE)
         data = _body()
-        p = s.get(Passage, data.get("passage_id") or 0)
-        if p is None or s.get(Source, p.source_id).study_id != st.id:
-            raise NotFound("No such passage in this study.")
+        p, _source = coding.get_passage(s, st.id, data.get("passage_id"))
         codings = [coding.Coding(int(t["id"]), Polarity(t["polarity"]) if t.get("polarity") else None)
                    for t in data.get("tags", []) if isinstance(t, dict) and str(t.get("id", "")).isdigit()]
         span = coding.locate(p, str(data.get("quote", "")), data.get("start"), data.get("end"))
         h, _ = coding.create_highlight(s, current_user(), p, span, codings, str(data.get("memo", "")))
         s.commit()
-        return jsonify(_highlight_json(s, h)), 201
+        return jsonify(_highlight_json(h)), 201
     st = access.get_study(s, current_user(), study_id)
     page, per_page = _page()
     query = select(Highlight).join(Passage).join(Source).where(Source.study_id == st.id)
     total = s.scalar(select(func.count()).select_from(query.subquery()))
     rows = s.scalars(query.order_by(Highlight.id).offset((page - 1) * per_page).limit(per_page))
-    return jsonify(total=total, page=page, per_page=per_page, highlights=[_highlight_json(s, h) for h in rows])
+    return jsonify(total=total, page=page, per_page=per_page, highlights=[_highlight_json(h) for h in rows])
 
 
 def _insight_input(data: dict) -> insights.InsightInput:
@@ -231,7 +227,6 @@ def tokens():
     form = TokenForm()
     new_token, status = None, 200
     if request.method == "POST":
-        csrf.protect()
         if form.validate_on_submit():
             try:
                 _row, new_token = accounts.create_api_token(s, current_user(), form.name.data)
@@ -251,7 +246,6 @@ def tokens():
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
 @login_required
 def revoke(token_id: int):
-    csrf.protect()
     s = db_session()
     accounts.revoke_api_token(s, current_user(), token_id)
     s.commit()

@@ -215,15 +215,23 @@ def create_api_token(session: Session, user: User, name: str, *, days: int = 365
     return row, token
 
 
-def user_for_api_token(session: Session, token: str) -> User | None:
+def api_token_owner(session: Session, token: str) -> tuple[int, int, bool] | None:
+    """(token id, user id, whether its last use is worth recording) for a valid token of an
+    active user; None otherwise. Reads only."""
     row = session.scalar(select(ApiToken).join(User, User.id == ApiToken.user_id).where(
         ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.is_active.is_(True)))
-    if row is None or (row.expires_at is not None and row.expires_at <= _now()):
-        return None
     now = _now()
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
-        row.last_used_at = now  # coarse, so reads do not write on every request
-    return row.user
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    # Coarse, so a burst of reads is not a burst of writes.
+    stale = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5)
+    return row.id, row.user_id, stale
+
+
+def mark_api_token_used(session: Session, token_id: int) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is not None:
+        row.last_used_at = _now()
 
 
 def list_api_tokens(session: Session, user: User) -> list[ApiToken]:

@@ -10,12 +10,13 @@ import io
 import re
 import uuid
 from dataclasses import dataclass, field
+from xml.etree import ElementTree as ET
 
 from defusedxml import ElementTree as SafeET
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..models import A11Driver, CodingAction, Highlight, HighlightTag, IndexOutbox, OutboxOp, Passage, Polarity, Source, Study, Tag, User
+from ..models import A11Driver, CodingAction, Highlight, HighlightTag, IndexOutbox, OutboxOp, Passage, Polarity, Source, Study, Tag, Theme, ThemeRun, User
 from ..models._types import utcnow
 from . import audit
 from .cells import safe_cell, unsafe_cell
@@ -59,7 +60,8 @@ def _passages_coded_with(session: Session, tag_ids: list[int]) -> list[int]:
 # ---------------------------------------------------------------- codebook
 
 def ensure_driver_tags(session: Session, study_id: int) -> list[Tag]:
-    """The locked A-11 set: a parent and one tag per driver, created once per study."""
+    """The locked A-11 set: a parent and one tag per driver, made when a study is created
+    (migration 0005 holds a frozen copy of this for studies made before it)."""
     parent = session.scalar(select(Tag).where(Tag.study_id == study_id, Tag.path == DRIVER_SET))
     if parent is None:
         parent = Tag(study_id=study_id, name=DRIVER_SET, path=DRIVER_SET, is_system=True,
@@ -81,8 +83,8 @@ def ensure_driver_tags(session: Session, study_id: int) -> list[Tag]:
 
 
 def tags(session: Session, study_id: int) -> list[Tag]:
-    """Every tag of the study in path order (parents before children)."""
-    ensure_driver_tags(session, study_id)
+    """Every tag of the study in path order (parents before children); the A-11 set is made
+    with the study (``ensure_driver_tags``, and migration 0005 for older studies)."""
     return list(session.scalars(select(Tag).where(Tag.study_id == study_id).order_by(Tag.is_system, Tag.path)))
 
 
@@ -147,7 +149,6 @@ def _check_free_path(session: Session, study_id: int, path: str, exclude: int | 
 
 def create_tag(session: Session, actor: User, study: Study, name: str, *, parent_id: int | None = None,
                description: str = "", color: str | None = None) -> Tag:
-    ensure_driver_tags(session, study.id)
     name = _clean_name(name)
     parent = _parent(session, study.id, parent_id)
     path = f"{parent.path}/{name}" if parent else name
@@ -335,7 +336,22 @@ def get_highlight(session: Session, study_id: int, highlight_id: int | None) -> 
     return h
 
 
-def highlight_text(session: Session, h: Highlight) -> str:
+def get_passage(session: Session, study_id: int, passage_id: int | None) -> tuple[Passage, Source]:
+    passage = session.get(Passage, passage_id) if passage_id else None
+    source = session.get(Source, passage.source_id) if passage is not None else None
+    if source is None or source.study_id != study_id:
+        raise NotFound("No such passage in this study.")
+    return passage, source
+
+
+def get_theme(session: Session, study_id: int, theme_id: int | None) -> Theme:
+    theme = session.get(Theme, theme_id) if theme_id else None
+    if theme is None or session.get(ThemeRun, theme.run_id).study_id != study_id:
+        raise NotFound("No such theme in this study.")
+    return theme
+
+
+def highlight_text(h: Highlight) -> str:
     p = h.passage
     return p.text[h.start_offset - p.start_offset:h.end_offset - p.start_offset]
 
@@ -499,7 +515,7 @@ def import_codebook_csv(session: Session, actor: User, study: Study, data: bytes
                 _upsert_path(session, actor, study, unsafe_cell(row.get("path", "")),
                              unsafe_cell(row.get("description", "")), row.get("color") or None, result)
         except (ValidationError, Conflict) as exc:
-            result.rejected.append((number, exc.message if hasattr(exc, "message") else str(exc)))
+            result.rejected.append((number, exc.message))
     audit.record(session, actor, "codebook.import", study_id=study.id, read=result.read, created=result.created,
                  updated=result.updated, rejected=len(result.rejected))
     return result
@@ -507,17 +523,14 @@ def import_codebook_csv(session: Session, actor: User, study: Study, data: bytes
 
 def codebook_qdc(session: Session, study_id: int) -> bytes:
     """The codebook as REFI-QDA ``.qdc`` (urn:QDA-XML:codebook:1.0)."""
-    from xml.etree import ElementTree as ET
-
     root = ET.Element("CodeBook", {"xmlns": QDA_NS, "origin": "research_repo"})
     codes = ET.SubElement(root, "Codes")
-    _code_elements(codes, tags(session, study_id))
+    code_elements(codes, tags(session, study_id))
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _code_elements(parent_el, all_tags: list[Tag]) -> None:
-    from xml.etree import ElementTree as ET
-
+def code_elements(parent_el, all_tags: list[Tag]) -> None:
+    """Nested REFI-QDA ``Code`` elements for the tags, under ``parent_el`` (a ``Codes``)."""
     children: dict[int | None, list[Tag]] = {}
     for t in all_tags:
         children.setdefault(t.parent_id, []).append(t)

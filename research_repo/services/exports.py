@@ -166,7 +166,7 @@ def qdpx(session: Session, study: Study) -> bytes:
         for u in users.values():
             _el(users_el, "User", {"guid": coding.guid("user", u.id), "name": u.display_name})
     codebook = _el(root, "CodeBook")
-    coding._code_elements(_el(codebook, "Codes"), all_tags)
+    coding.code_elements(_el(codebook, "Codes"), all_tags)
 
     notes: list[tuple[str, str, str]] = []  # guid, name, text
     files: dict[str, str] = {}

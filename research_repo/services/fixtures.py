@@ -17,13 +17,16 @@ from ..models import (
     Method,
     OutboxOp,
     Passage,
+    Polarity,
     Role,
     Source,
     SourceKind,
+    Study,
+    Tag,
     User,
 )
 from ..schema import PROJECT_ROOT
-from . import accounts, audit, studies
+from . import accounts, audit, coding, insights, studies
 
 FIXTURES_DIR = PROJECT_ROOT / "fixtures"
 
@@ -153,9 +156,6 @@ DEMO_INSIGHT = ("Annuitants on interim pay are not told why it is lower than exp
 def load_demo_synthesis(session: Session) -> dict[str, int]:
     """Tags, highlights and one reviewed insight answering Q11, so the codebook, insight and
     learning-agenda pages of the demo have something to show."""
-    from ..models import A11Driver, Polarity, Study, Tag
-    from . import coding, insights
-
     actor = session.scalar(select(User).where(User.username == "researcher"))
     study = session.scalar(select(Study).order_by(Study.id).limit(1))
     tags = {name: coding.create_tag(session, actor, study, name) for name in ("Interim pay", "Phone line")}

@@ -24,7 +24,6 @@ from ..models import (
     Study,
     Tag,
     Theme,
-    ThemeRun,
     User,
     insight_highlight,
     insight_passage,
@@ -33,7 +32,7 @@ from ..models import (
 )
 from ..models._types import utcnow
 from . import audit
-from .coding import free_text, get_highlight
+from .coding import free_text, get_highlight, get_passage, get_theme, highlight_text
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 THIN_INSIGHTS = 2  # a question with fewer published-or-reviewed insights than this has thin evidence
@@ -139,26 +138,16 @@ def add_evidence(session: Session, actor: User, insight: Insight, *, highlight_i
                  theme_ids=()) -> int:
     """Link highlights, passages or themes of the insight's study; returns how many were new."""
     _editable(insight)
+    sid = insight.study_id
     added = 0
-    for hid in highlight_ids:
-        h = get_highlight(session, insight.study_id, hid)
-        if h not in insight.highlights:
-            insight.highlights.append(h)
-            added += 1
-    for pid in passage_ids:
-        p = session.get(Passage, pid)
-        if p is None or session.get(Source, p.source_id).study_id != insight.study_id:
-            raise NotFound("No such passage in this study.")
-        if p not in insight.passages:
-            insight.passages.append(p)
-            added += 1
-    for tid in theme_ids:
-        t = session.get(Theme, tid)
-        if t is None or session.get(ThemeRun, t.run_id).study_id != insight.study_id:
-            raise NotFound("No such theme in this study.")
-        if t not in insight.themes:
-            insight.themes.append(t)
-            added += 1
+    for ids, have, load in ((highlight_ids, insight.highlights, lambda i: get_highlight(session, sid, i)),
+                            (passage_ids, insight.passages, lambda i: get_passage(session, sid, i)[0]),
+                            (theme_ids, insight.themes, lambda i: get_theme(session, sid, i))):
+        for object_id in ids:
+            item = load(object_id)
+            if item not in have:
+                have.append(item)
+                added += 1
     session.flush()
     if added:
         audit.record(session, actor, "insight.add_evidence", study_id=insight.study_id, object_type="insight",
@@ -269,9 +258,7 @@ def quotes(session: Session, insight: Insight, per_theme: int = 3) -> list[Quote
     """The insight's evidence as quotes, each with its source and study."""
     items: list[tuple[str, Passage, str, int | None, int | None, list[str]]] = []
     for h in insight.highlights:
-        p = h.passage
-        text = p.text[h.start_offset - p.start_offset:h.end_offset - p.start_offset]
-        items.append((text, p, "highlight", h.id, None, [t.tag.path for t in h.tags]))
+        items.append((highlight_text(h), h.passage, "highlight", h.id, None, [t.tag.path for t in h.tags]))
     for p in insight.passages:
         items.append((p.text, p, "passage", None, None, []))
     for t in insight.themes:

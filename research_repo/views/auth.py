@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 
@@ -10,16 +9,13 @@ from ..extensions import db_session
 from ..forms import LoginForm
 from ..services import accounts
 from ..services.errors import TooManyAttempts
-from ..web_auth import SESSION_KEY, current_user
+from ..web_auth import SESSION_KEY, current_user, local_url
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect would let a phishing link borrow our sign-in page.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("studies.index")
+    return local_url(target, url_for("studies.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from .. import access, search
 from ..extensions import db_session
 from ..forms import EmptyForm, TagForm, attach_error
-from ..models import A11Driver, Passage, Polarity, Source, Tag, Theme, ThemeRun, theme_passage
+from ..models import A11Driver, InsightStatus, Polarity, Tag, theme_passage
 from ..services import coding, exports, insights
 from ..services.errors import Conflict, DomainError, NotFound, ValidationError
-from ..web_auth import current_user, login_required
+from ..web_auth import current_user, local_url, login_required
 
 bp = Blueprint("coding", __name__)
 
@@ -58,7 +58,6 @@ def codebook(study_id: int):
             flash(f"Tag added: {tag.path}.", "success")
             return redirect(url_for(".codebook", study_id=study.id))
         return _codebook(s, study, form, 400)
-    s.commit()  # the A-11 set may just have been created
     return _codebook(s, study, form)
 
 
@@ -167,7 +166,6 @@ def export_codebook(study_id: int, fmt: str):
         body, mime = coding.codebook_qdc(s, study.id), "application/xml"
     else:
         raise NotFound("Export the codebook as .csv or .qdc.")
-    s.commit()
     return _download(body, mime, f"codebook-study-{study.id}.{fmt}")
 
 
@@ -176,14 +174,6 @@ def _download(body, mime: str, filename: str) -> Response:
 
 
 # ---------------------------------------------------------------- coding a passage
-
-def _passage(s, study_id: int, passage_id: int) -> tuple[Passage, Source]:
-    passage = s.get(Passage, passage_id)
-    source = s.get(Source, passage.source_id) if passage is not None else None
-    if source is None or source.study_id != study_id:
-        raise NotFound("No such passage in this study.")
-    return passage, source
-
 
 def _codings_from_form(form) -> list[coding.Coding]:
     out = [coding.Coding(int(t)) for t in form.getlist("tags") if t.isdigit()]
@@ -198,7 +188,7 @@ def _codings_from_form(form) -> list[coding.Coding]:
 def passage(study_id: int, passage_id: int):
     s = db_session()
     study = access.get_study(s, current_user(), study_id)
-    p, source = _passage(s, study.id, passage_id)
+    p, source = coding.get_passage(s, study.id, passage_id)
     errors, status = [], 200
     form = EmptyForm()
     if request.method == "POST":
@@ -216,19 +206,18 @@ def passage(study_id: int, passage_id: int):
                 s.commit()
                 note = (f" {replaced} thing{'s' if replaced != 1 else ''} in the memo looked like identifiers and "
                         "were replaced.") if replaced else ""
-                flash(f"Highlighted “{coding.highlight_text(s, h)[:80]}”.{note}", "success")
+                flash(f"Highlighted “{coding.highlight_text(h)[:80]}”.{note}", "success")
                 return redirect(url_for(".passage", study_id=study.id, passage_id=p.id))
         else:
             errors, status = ["The form expired; try again."], 400
     tags = coding.tags(s, study.id)
     highlights = coding.highlights_for_passages(s, [p.id]).get(p.id, [])
-    s.commit()
     return render_template(
         "coding/passage.html", study=study, source=source, passage=p, tags=tags, highlights=highlights,
         form=form, errors=errors, values=request.form, Drivers=A11Driver,
         can_code=access.can(s, current_user(), access.Action.CODE, study.id),
-        insights=[i for i in insights.list_for_study(s, study.id) if i.status.value != "published"],
-        text_of=lambda h: coding.highlight_text(s, h)), status
+        insights=[i for i in insights.list_for_study(s, study.id) if i.status is not InsightStatus.PUBLISHED],
+        text_of=coding.highlight_text), status
 
 
 @bp.route("/studies/<int:study_id>/highlights/<int:highlight_id>/delete", methods=["POST"])
@@ -253,9 +242,7 @@ def tag_all(study_id: int):
     """Tag every passage of a search (within this study) or of a theme."""
     s = db_session()
     study = access.get_study(s, current_user(), study_id, access.Action.CODE)
-    back = request.form.get("back") or url_for(".codebook", study_id=study.id)
-    if not back.startswith("/") or back.startswith("//"):
-        back = url_for(".codebook", study_id=study.id)
+    back = local_url(request.form.get("back"), url_for(".codebook", study_id=study.id))
     if not EmptyForm().validate_on_submit():
         flash("The form expired; try again.", "error")
         return redirect(back)
@@ -266,9 +253,7 @@ def tag_all(study_id: int):
             raise ValidationError("Choose the tag to apply.")
         theme_id = _int(request.form.get("theme"))
         if theme_id is not None:
-            theme = s.get(Theme, theme_id)
-            if theme is None or s.get(ThemeRun, theme.run_id).study_id != study.id:
-                raise NotFound("No such theme in this study.")
+            theme = coding.get_theme(s, study.id, theme_id)
             ids = list(s.scalars(select(theme_passage.c.passage_id).where(theme_passage.c.theme_id == theme.id)))
             origin = "theme"
         else:
@@ -323,7 +308,6 @@ def export(study_id: int, what: str, fmt: str):
     study = access.get_study(s, current_user(), study_id)
     if what == "project" and fmt == "qdpx":
         body = exports.qdpx(s, study)
-        s.commit()
         return _download(body, "application/zip", f"study-{study.id}.qdpx")
     tables = {"highlights": exports.highlights_table, "insights": exports.insights_table}
     if what not in tables or fmt not in ("csv", "xlsx"):

@@ -3,14 +3,15 @@ evidence chain, and insight briefs as HTML and .docx."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from .. import access
 from ..extensions import db_session
 from ..forms import EmptyForm, InsightForm, QuestionForm, attach_error
-from ..models import A11Driver, Insight, InsightStatus, LearningAgendaQuestion, Polarity, Study
+from ..models import A11Driver, Insight, InsightStatus, LearningAgendaQuestion, Polarity, Study, User
 from ..services import exports, insights
 from ..services.errors import DomainError, NotFound
-from ..web_auth import current_user, login_required
+from ..web_auth import current_user, local_url, login_required
 
 bp = Blueprint("insights", __name__)
 
@@ -78,10 +79,8 @@ def _detail(s, study, insight, form, status=200):
 
 
 def _names(s, insight: Insight) -> dict:
-    from ..models import User
-
     ids = {insight.created_by_id, insight.reviewed_by_id, insight.published_by_id} - {None}
-    return {u.id: u.display_name for u in s.query(User).filter(User.id.in_(ids))} if ids else {}
+    return dict(s.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
 
 
 @bp.route("/studies/<int:study_id>/insights/<int:insight_id>", methods=["GET", "POST"])
@@ -142,9 +141,7 @@ def act(study_id: int, insight_id: int, action: str):
         return redirect(url_for(".detail", study_id=study.id, insight_id=insight_id))
     s.commit()
     flash(message, "success")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for(".detail", study_id=study.id, insight_id=insight_id)
-    return redirect(target)
+    return redirect(local_url(target, url_for(".detail", study_id=study.id, insight_id=insight_id)))
 
 
 @bp.route("/studies/<int:study_id>/insights/add-evidence", methods=["POST"])
