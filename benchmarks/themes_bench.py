@@ -85,18 +85,20 @@ def cold_runs(X: np.ndarray, seeds: int = 3) -> list[tuple]:
     return out
 
 
-def identity(X: np.ndarray) -> tuple[int, float, int, int]:
-    """A run on 5/6 of X, then a warm run on all of it: (earlier passages, share that kept their
-    theme, themes continued, themes before)."""
+def identity(X: np.ndarray) -> tuple[int, float, int, int, np.ndarray, np.ndarray]:
+    """A run on 5/6 of X, then a warm run on all of it, as the app does it (previous centroids
+    and each earlier passage's theme): (earlier passages, share that kept their theme, themes
+    continued, themes before, the order of X in the warm run, its labels)."""
     from nlp.themes import ThemeModel, changed, match
 
     order = np.random.default_rng(0).permutation(len(X))
     first = order[: int(len(X) / 1.2)]
     before = ThemeModel(random_state=0).fit(X[first])
-    after = ThemeModel(random_state=0, init_centroids=before.centroids_).fit(X[order])
+    previous = np.concatenate([before.labels_, np.full(len(X) - len(first), -1)])
+    after = ThemeModel(random_state=0, init_centroids=before.centroids_, init_labels=previous).fit(X[order])
     mapping = match(before.centroids_, after.centroids_)
     moved = changed(before.labels_, after.labels_[: len(first)], mapping)
-    return len(first), 1 - moved / len(first), len(mapping), before.k_
+    return len(first), 1 - moved / len(first), len(mapping), before.k_, order, after.labels_
 
 
 def bertopic(X: np.ndarray, texts: list[str], seeds: int) -> list[tuple[np.ndarray, float]]:
@@ -138,9 +140,10 @@ def banking(args) -> None:
     print(f"  anchor, k-means with the true k = 77, seed 0: {quality(gold, km[0])}; "
           f"3 seeds pairwise ARI {pairwise_ari(km)}")
 
-    earlier, kept, continued, before_k = identity(X)
+    earlier, kept, continued, before_k, order, warm = identity(X)
     print(f"  identity: {earlier:,} queries, then {len(X) - earlier:,} more (20 %): "
-          f"{kept:.2%} of the earlier queries kept their theme ({continued} of {before_k} themes continued)")
+          f"{kept:.2%} of the earlier queries kept their theme ({continued} of {before_k} themes continued); "
+          f"the warm run: {quality([gold[i] for i in order], warm)}")
 
     if args.bertopic and BERTOPIC_PY.exists():
         bt_runs = bertopic(X, texts, 3)
@@ -198,7 +201,9 @@ def embedding(args) -> None:
     print(f"  ours on embeddings, 3 seeds: pairwise ARI {pairwise_ari([m.labels_ for m, _ in runs])}")
     km = KMeans(77, n_init=1, random_state=0).fit_predict(X)
     print(f"  anchor, k-means on embeddings with the true k = 77: {quality(gold, km)}")
-    print(f"  identity on embeddings: {identity(X)[1]:.2%} of the earlier queries kept their theme")
+    _earlier, kept, _continued, _before_k, order, warm = identity(X)
+    print(f"  identity on embeddings: {kept:.2%} of the earlier queries kept their theme; "
+          f"the warm run: {quality([gold[i] for i in order], warm)}")
     if args.bertopic and BERTOPIC_PY.exists():
         labels, seconds = bertopic(X, texts, 1)[0]
         print(f"  BERTopic (UMAP + HDBSCAN) on the same embeddings, seed 0: {topics(labels)}, "

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.preprocessing import normalize
 
-from nlp.themes import LsaVectorizer, ThemeModel, changed, choose_k, class_terms, label_for, match, representative
+from nlp.themes import LsaVectorizer, ThemeModel, changed, choose_k, class_terms, graph, label_for, match, representative
 
 BANKING = Path(__file__).resolve().parents[2] / "shared" / "data" / "themes" / "banking77" / "train.csv"
 INTENTS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "pin_blocked", "top_up_failed", "cash_withdrawal_charge"]
@@ -60,9 +61,47 @@ def test_k_is_chosen_and_explained(banking):
     assert sweep and all(-1 <= s <= 1 for _k, s in sweep)
     assert 5 <= k <= len(X) // 15  # at least 15 passages a theme on average
     assert k >= min(s[0] for s in sweep)
-    model = ThemeModel(k_min=5, k_max=300, random_state=0).fit(X)
+    model = ThemeModel(k_min=5, k_max=300, n_neighbors=None, random_state=0).fit(X)
     assert model.k_ == k and [a for a, _ in model.sweep_] == [a for a, _ in sweep]
     assert np.allclose([b for _, b in model.sweep_], [b for _, b in sweep], atol=1e-4)
+    # On the neighbour graph (the default from 300 passages), the sweep is of the embedding.
+    spectral = choose_k(graph.space(graph.embed(X, random_state=0), 300), k_min=5, random_state=0)
+    assert ThemeModel(k_min=5, random_state=0).fit(X).k_ == spectral[0]
+
+
+def test_a_larger_tolerance_chooses_fewer_themes(banking):
+    X = banking[2]
+    strict = choose_k(X, tolerance=0.0, random_state=0)
+    default = choose_k(X, random_state=0)
+    loose = choose_k(X, tolerance=0.2, random_state=0)
+    assert strict[1] == default[1] == loose[1]  # the same sweep, read differently
+    assert loose[0] < default[0] <= strict[0]
+
+
+def moons(n: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved half circles as unit vectors: no straight cut separates them."""
+    from sklearn.datasets import make_moons
+
+    points, truth = make_moons(n, noise=0.05, random_state=0)
+    return normalize(np.hstack([points, np.full((n, 1), 3.0)])).astype(np.float32), truth
+
+
+def test_themes_follow_neighbourhoods_not_straight_cuts():
+    X, truth = moons()
+    graph_themes = ThemeModel(n_themes=2, random_state=0).fit(X)
+    vector_themes = ThemeModel(n_themes=2, n_neighbors=None, random_state=0).fit(X)
+    assert adjusted_rand_score(truth, graph_themes.labels_) > 0.95
+    assert adjusted_rand_score(truth, vector_themes.labels_) < 0.6
+    # Centroids and similarities stay in the vector space, where new passages are placed.
+    assert graph_themes.centroids_.shape == (2, 3) and graph_themes.similarity_.shape == (600,)
+
+
+def test_large_sets_are_embedded_through_landmarks():
+    X, truth = moons(900)
+    Z = graph.embed(X, landmarks=300, random_state=0)
+    assert Z.shape[0] == 900 and np.isfinite(Z).all()
+    labels = ThemeModel(n_themes=2, n_neighbors=None, random_state=0).fit(graph.space(Z, 2)).labels_
+    assert adjusted_rand_score(truth, labels) > 0.95
 
 
 def test_same_seed_same_themes_and_first_level_is_bounded(banking):
@@ -76,15 +115,22 @@ def test_same_seed_same_themes_and_first_level_is_bounded(banking):
 def test_warm_run_keeps_identity_when_passages_arrive(banking):
     X = banking[2]
     first = ThemeModel(n_themes=12, random_state=0).fit(X[:700])
-    second = ThemeModel(random_state=0, init_centroids=first.centroids_).fit(X)
-    assert second.k_ == 12
-    mapping = match(first.centroids_, second.centroids_)
-    assert len(mapping) == 12
-    moved = changed(first.labels_, second.labels_[:700], mapping)
-    assert moved / 700 <= 0.05
-    # A cold run on the same data does not promise that.
+    # As the app runs it: the previous centroids, and each earlier passage's theme.
+    previous = np.concatenate([first.labels_, np.full(len(X) - 700, -1)])
+
+    def warm(**options) -> tuple[ThemeModel, int]:
+        second = ThemeModel(random_state=0, init_centroids=first.centroids_, init_labels=previous, **options).fit(X)
+        return second, changed(first.labels_, second.labels_[:700], match(first.centroids_, second.centroids_))
+
+    second, moved = warm()
+    assert second.k_ == 12 and len(match(first.centroids_, second.centroids_)) == 12
+    assert moved / 700 <= 0.03
+    # Without the cost of leaving a theme, more passages move; a cold run promises nothing.
+    assert warm(stickiness=0.0)[1] > moved
     cold = ThemeModel(n_themes=12, random_state=1).fit(X)
     assert adjusted_rand_score(first.labels_, cold.labels_[:700]) < 1.0
+    with pytest.raises(ValueError, match="init_labels has 700 entries"):
+        ThemeModel(init_centroids=first.centroids_, init_labels=first.labels_).fit(X)
 
 
 def test_outliers_are_flagged_not_dropped(banking):

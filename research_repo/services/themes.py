@@ -366,8 +366,13 @@ def execute_run(db, run_id: int, progress=None) -> None:
         previous, old_themes = _previous(session, run, model) if params.get("warm", True) else (None, [])
         previous_id = previous.id if previous else None
         old = [(t.id, t.label, t.status, t.pinned, np.frombuffer(t.centroid, dtype=np.float32)) for t in old_themes]
+        # Each passage's theme in the previous run (as moved by merges and splits since), so a
+        # warm run keeps it there unless another theme fits clearly better.
+        index = {o[0]: i for i, o in enumerate(old)}
+        before = _assignments(session, previous_id) if old else {}
+        init_labels = np.array([index.get(before.get(pid), -1) for pid in ids]) if old else None
     init = np.vstack([o[4] for o in old]) if old else None
-    estimator = nlp_themes.ThemeModel(n_themes=params.get("k"), init_centroids=init,
+    estimator = nlp_themes.ThemeModel(n_themes=params.get("k"), init_centroids=init, init_labels=init_labels,
                                       random_state=run.random_state).fit(X)
     if progress:
         progress(len(ids) * 2 - 1, len(ids) * 2)
