@@ -1,20 +1,27 @@
 """Clustering unit passage vectors into themes, with the number of themes chosen and explained.
 
-A cold run has three steps:
+A cold run has four steps:
 
-1. choose k: k-means at each k of a grid on a sample, scored by the cosine silhouette, and
-   twice the k where it peaks. Silhouette curves on short customer texts are flat past their
-   peak (BANKING77: within 0.02 from 40 to 400), and splitting a theme in two costs a
-   reviewer one merge while a theme that mixes two topics hides one of them;
-2. fine clusters: Ward linkage into k themes, then k-means started from them. Above
+1. the space: from ``graph_min`` (300) passages on, themes are clustered in the spectral
+   embedding of the passages' 10-nearest-neighbour graph (:mod:`nlp.themes.graph`), which
+   follows topics that are curved or uneven in size where straight k-means cuts run through
+   them; smaller sets are clustered as they are. Centroids, similarities, quotes and the
+   placement of later passages always use the vectors themselves;
+2. choose k: k-means at each k of a grid on a sample, scored by the cosine silhouette, and
+   twice the smallest k where the smoothed curve comes within 2 % of its best. Silhouette
+   curves on short customer texts are flat near their top, so their arg-max wanders with the
+   seed; and splitting a theme in two costs a reviewer one merge while a theme that mixes two
+   topics hides one of them;
+3. fine clusters: Ward linkage into k themes, then k-means started from them. Above
    ``max_micro`` passages, Ward links the centroids of k-means micro-clusters (about four
-   passages each, at most ``max_micro``) instead of the passages. Ward on micro-centroids is what makes cold runs with different seeds
-   agree (measured on BANKING77: pairwise ARI about 0.8, against 0.6 for k-means alone);
-3. a first level of at most ``max_top`` groups: Ward linkage of the theme centroids, so
+   passages each, at most ``max_micro``) instead of the passages. Ward on micro-centroids is
+   what makes cold runs with different seeds agree;
+4. a first level of at most ``max_top`` groups: Ward linkage of the theme centroids, so
    reviewers start from a manageable list and split where they need to.
 
-A warm run starts k-means from the previous run's centroids instead, so themes keep their
-identity as passages arrive (see :mod:`nlp.themes.identity`).
+A warm run starts from the previous run's themes instead and keeps each passage in its
+previous theme unless another fits clearly better, so themes keep their identity as passages
+arrive (see :mod:`nlp.themes.identity`). Measured figures: benchmarks/themes_bench.py.
 """
 from __future__ import annotations
 
