@@ -40,6 +40,10 @@ CASES = [
     ("Washington, DC 20500 is the ZIP.", "20500", "ZIP"),
     ("ZIP: 7412 SL", "7412 SL", "ZIP"),
     ("Postal code: 53-320 in the form.", "53-320", "ZIP"),
+    ("We opened an office in Fortaleza 60115 last year.", "60115", "ZIP"),
+    ("Send it to 6400 12 Timms Drive Suite 215 NUNGATTA Australia last night.", "NUNGATTA", "ADDRESS"),
+    ("Send a new one to 05405 Wesselényi u. 94.\n Suite 741\n Öntésmajor\n Hungary 18695? I am away.", "18695",
+     "ADDRESS"),
     ("I was born on March 3, 1931 in a small town.", "March 3, 1931", "DATE"),
     ("My mother is 94 years old and still sharp.", "94", "AGE"),
     ("We moved here from Fortaleza last year.", "Fortaleza", "LOCATION"),
@@ -68,6 +72,8 @@ def test_each_kind_is_replaced(engine, text, value, kind):
         "She is 45 years old.",  # only ages over 89 identify
         "I waited 70 minutes on hold on Monday.",
         "The letter said 3 to 5 business days.",
+        "I waited in line 2 hours and then 45 minutes more.",
+        "Form 1099 arrived in 2023 with the wrong amount.",
     ],
 )
 def test_ordinary_text_is_left_alone(engine, text):

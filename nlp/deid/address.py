@@ -34,6 +34,11 @@ _PLACE_PART = re.compile(
     r"^(?:,\s*)?(?:(?:" + _CAP + r"[\wÀ-ÿĀ-žΑ-ωА-я'’.()-]*|" + _PARTICLES + r"|\(?\w+\)?|[A-Z]{2}|\d{3,6}(?:[ -]?\d{2,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d)[ \t,]*){1,6}$"
 )
 _PREFIX = re.compile(r"^[ \t>?*]*")
+# The place words up to where a sentence ends: "Hungary 18695" of "Hungary 18695? I am in".
+_SENTENCE_END = re.compile(r"^(.{2,48}?)[.?!;:]+(?:[ \t]|$)")
+_ENDS_WITH_UNIT = re.compile(r"(?i)\b(?:apt\.?|apartment|suite|ste\.?|unit)[ \t]*#?\d[\w-]{0,7}$")
+# One to three capitalized words after a unit, on the same line: the city and country.
+_CITY_AFTER_UNIT = re.compile(r"[ \t]+" + _CAP + _WORD + r"(?:[ \t]+" + _CAP + _WORD + r"){0,2}")
 
 
 def _place_like(part: str) -> bool:
@@ -77,24 +82,44 @@ class AddressBlockDetector:
 
     def _extend(self, text: str, end: int) -> int:
         # Same line: ", Suite 263, Montealegre del Castillo, Spain 49079"
+        after_unit = bool(_ENDS_WITH_UNIT.search(text, max(0, end - 24), end))
         while True:
             m = re.match(r",?[ \t]*([^,\n]{1,48})", text[end:])
-            if not m or text[end:end + 1] not in ", \t" or not _place_like(m.group(1)):
+            if not m or text[end:end + 1] not in ", \t":
                 break
-            if text[end:end + 1] in " \t" and not _UNIT_LINE.match(m.group(1).strip()):
-                break  # a space continues only into a unit ("... 25 Apt. 864")
+            part = m.group(1)
+            if text[end:end + 1] in " \t":
+                # A space continues only into a unit ("... 25 Apt. 864"), and after a unit into
+                # the city and country ("Suite 215 NUNGATTA Australia").
+                unit = _UNIT_LINE.match(part.strip())
+                city = _CITY_AFTER_UNIT.match(text[end:]) if after_unit else None
+                if unit:
+                    end += m.start(1) + unit.end()
+                    after_unit = True
+                    continue
+                if city:
+                    end += city.end()
+                break
+            if not _place_like(part):
+                break
             end += m.end()
-        # Following lines: unit, city, ", CO", "Uruguay 64677"; one blank line allowed.
+            after_unit = False
+        # Following lines: unit, city, ", CO", "Uruguay 64677"; one blank line allowed. The last
+        # may end the sentence: "... Hungary 18695? I am in Rohod".
         lines = 0
         while lines < 5:
             m = re.match(r"[ \t]*\n(?:[ \t>?*]*\n)?([ \t>?*]*)([^\n]*)", text[end:])
             if not m:
                 break
             line = m.group(2).rstrip()
-            if not _place_like(line):
-                break
-            end += m.start(2) + len(line)
-            lines += 1
+            if _place_like(line):
+                end += m.start(2) + len(line)
+                lines += 1
+                continue
+            head = _SENTENCE_END.match(line)
+            if head and _place_like(head.group(1)):
+                end += m.start(2) + len(head.group(1))
+            break
         return end
 
     def find(self, text: str) -> Iterator[Span]:

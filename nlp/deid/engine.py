@@ -36,6 +36,9 @@ ROLE_LABEL = re.compile(r"^(?:moderator|interviewer|facilitator|note ?taker|part
 SPEAKER_LINE = re.compile(r"(?m)^[ \t>]*(?:\[[\d:.]+\]\s*)?(?P<name>[A-Za-zÀ-ÿĀ-ž][\w'’.-]*(?:[ \t][A-Za-zÀ-ÿĀ-ž][\w'’.-]*){0,2})[ \t]*:")
 
 
+POSTCODE_AFTER = re.compile(r"[ \t]*,?[ \t]*(\d{4,5}|\d{3} \d{2}|\d{2}-\d{3})(?![\w-])")
+
+
 def _norm(value: str) -> str:
     value = unicodedata.normalize("NFKC", value).casefold()
     return " ".join(w for w in re.findall(r"[^\W_]+", value) if w.rstrip(".") not in TITLES)
@@ -180,9 +183,22 @@ class Deidentifier(BaseEstimator):
                 spans.extend(self.roster.find(text))
         spans = [s for s in spans if not self._allowed(text[s.start:s.end])]
         spans = resolve_overlaps(spans)
+        if Kind.ZIP in self.kinds_:
+            spans = resolve_overlaps(spans + self._postcodes_after_places(text, spans))
         if self.propagate and self.tagger_ is not None:
             spans = resolve_overlaps(spans + self._other_mentions(text, spans))
         return spans
+
+    @staticmethod
+    def _postcodes_after_places(text: str, spans: list[Span]) -> list[Span]:
+        """A postcode right after a city or address: "in Bjert 6091", "ÖVERTURINGEN 840 24"."""
+        found = []
+        for s in spans:
+            if s.kind in (Kind.LOCATION, Kind.ADDRESS):
+                m = POSTCODE_AFTER.match(text, s.end)
+                if m:
+                    found.append(Span(m.start(1), m.end(1), Kind.ZIP, "postcode_after_place", 0.8))
+        return found
 
     def _allowed(self, value: str) -> bool:
         value = value.strip().lower()
