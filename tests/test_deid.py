@@ -53,6 +53,8 @@ CASES = [
     ("THE AGENT TOLD MARIA ALVAREZ TO WAIT", "MARIA ALVAREZ", "PERSON"),
     ("Then Oluwaseun Adeyemi called back.", "Oluwaseun Adeyemi", "PERSON"),
     ("Nguyen Van Minh filed the claim.", "Nguyen Van Minh", "PERSON"),
+    ("Hanne I. Kreutzmann from the agency is the speaker.", "I. Kreutzmann", "PERSON"),
+    ("My grandfather was called Kevin Veitonen II, and he farmed.", "Veitonen II", "PERSON"),
 ]
 
 

@@ -36,6 +36,8 @@ ROLE_LABEL = re.compile(r"^(?:moderator|interviewer|facilitator|note ?taker|part
 SPEAKER_LINE = re.compile(r"(?m)^[ \t>]*(?:\[[\d:.]+\]\s*)?(?P<name>[A-Za-zÀ-ÿĀ-ž][\w'’.-]*(?:[ \t][A-Za-zÀ-ÿĀ-ž][\w'’.-]*){0,2})[ \t]*:")
 
 
+MIDDLE_INITIAL = re.compile(r"[ \t]+[A-Z]\.?[ \t]+(?P<surname>[A-Z][^\W\d_]+(?:[-'’][A-Z]?[^\W\d_]+)?)(?![\w@])")
+NAME_SUFFIX = re.compile(r",?[ \t]+(?:Jr\.?|Sr\.?|II|III|IV)(?![\w])")
 POSTCODE_AFTER = re.compile(r"[ \t]*,?[ \t]*(\d{4,5}|\d{3} \d{2}|\d{2}-\d{3})(?![\w-])")
 
 
@@ -187,7 +189,30 @@ class Deidentifier(BaseEstimator):
             spans = resolve_overlaps(spans + self._postcodes_after_places(text, spans))
         if self.propagate and self.tagger_ is not None:
             spans = resolve_overlaps(spans + self._other_mentions(text, spans))
+        if self.tagger_ is not None:
+            spans = resolve_overlaps(spans + self._initials_and_suffixes(text, spans))
         return spans
+
+    @staticmethod
+    def _initials_and_suffixes(text: str, spans: list[Span]) -> list[Span]:
+        """A name's middle initial and what follows it: "Faina D. Yefremova", "Maja S
+        Hermansen" (the surname when it is not a common word), and "Kevin Veitonen II"."""
+        lex = load()
+        found = []
+        for s in spans:
+            if s.kind is not Kind.PERSON:
+                continue
+            end = s.end
+            m = MIDDLE_INITIAL.match(text, end)
+            if m and (lex.zipf_of(m.group("surname").lower()) < 4.0
+                      or any(o.kind is Kind.PERSON and o.start == m.start("surname") for o in spans)):
+                end = m.end()
+            suffix = NAME_SUFFIX.match(text, end)
+            if suffix:
+                end = suffix.end()
+            if end > s.end:
+                found.append(Span(s.start, end, Kind.PERSON, s.detector, s.score))
+        return found
 
     @staticmethod
     def _postcodes_after_places(text: str, spans: list[Span]) -> list[Span]:
