@@ -44,6 +44,10 @@ CASES = [
     ("Send it to 6400 12 Timms Drive Suite 215 NUNGATTA Australia last night.", "NUNGATTA", "ADDRESS"),
     ("Send a new one to 05405 Wesselényi u. 94.\n Suite 741\n Öntésmajor\n Hungary 18695? I am away.", "18695",
      "ADDRESS"),
+    ("Please return to 72134 Coronilla 3599\nNijmegen\n, GE\n Netherlands 62971 in case of an issue.", "62971",
+     "ADDRESS"),
+    ("It's in the corner of Dalbraut 99 and Frederikke Coves, near the bakery.", "Dalbraut 99 and Frederikke Coves",
+     "ADDRESS"),
     ("I was born on March 3, 1931 in a small town.", "March 3, 1931", "DATE"),
     ("My mother is 94 years old and still sharp.", "94", "AGE"),
     ("We moved here from Fortaleza last year.", "Fortaleza", "LOCATION"),
@@ -76,6 +80,8 @@ def test_each_kind_is_replaced(engine, text, value, kind):
         "The letter said 3 to 5 business days.",
         "I waited in line 2 hours and then 45 minutes more.",
         "Form 1099 arrived in 2023 with the wrong amount.",
+        "We read 5 Musicians Of The 70s last week.",
+        "My birthday is on the weekend. I'll turn 52.",
     ],
 )
 def test_ordinary_text_is_left_alone(engine, text):

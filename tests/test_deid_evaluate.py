@@ -31,8 +31,8 @@ def test_loaders_read_the_whole_sets():
 def test_presidio_synthetic_floor(engine):
     result = score(load_presidio(DATA / "presidio_synth_dataset_v2.json"), engine)
     char = result["overall"]["char"]
-    # Measured 0.868 / 0.914 (python -m nlp.deid.evaluate); floors leave a little room.
-    assert char["precision"] >= 0.85 and char["recall"] >= 0.905, char
+    # Measured 0.884 / 0.923 (python -m nlp.deid.evaluate); floors leave a little room.
+    assert char["precision"] >= 0.87 and char["recall"] >= 0.915, char
     recall = result["recall_by_gold_kind"]
     for kind in ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS", "DOMAIN_NAME", "CREDIT_CARD"):
         assert recall[kind]["span"] >= 0.99, (kind, recall[kind])
@@ -45,7 +45,8 @@ def test_policy_view_floor(engine):
     dropped = sum(len(e.spans) for e in load_presidio(DATA / "presidio_synth_dataset_v2.json")) - sum(
         len(e.spans) for e in examples)
     assert 0 < dropped < 400  # countries, US states, young ages, bare years: not identifiers
-    assert score(examples, engine)["overall"]["char"]["recall"] >= 0.94  # measured 0.946
+    char = score(examples, engine)["overall"]["char"]
+    assert char["recall"] >= 0.95 and char["precision"] >= 0.85, char  # the goal; measured 0.955 / 0.869
 
 
 def test_wnut17_dev_person_floor(engine):

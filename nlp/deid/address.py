@@ -28,14 +28,21 @@ _MILITARY = re.compile(
     r"(?i)\b(?:psc|unit|cmr)[ \t]+\d{3,5},?[ \t]+box[ \t]+\d{1,5}|\b(?:uss|usns|usnv|uscgc)[ \t]+\w+(?:[ \t]+\w+)?"
     r"|\b(?:apo|fpo|dpo)[ \t]+(?:aa|ae|ap)[ \t]+\d{5}"
 )
-_CORNER = re.compile(r"(?i)\bthe corner of\b[^.?!\n]{3,80}")
+# "the corner of X and Y": each street up to five words, ending where the sentence goes on
+# ("..., near the bakery", "... because it rained").
+_CORNER_STOP = r"(?:and|because|near|when|where|which|who|while|since|after|before|but|so|then|in|on|at|to|for|is|was|it|we|i|they|you|with)\b"
+_CORNER_STREET = r"(?:(?!" + _CORNER_STOP + r")[^\s,.;:?!{}]+\.?)(?:[ \t]+(?!" + _CORNER_STOP + r")[^\s,.;:?!{}]+\.?){0,4}"
+_CORNER = re.compile(r"(?i)\bthe corner of[ \t]+" + _CORNER_STREET + r"[ \t]+and[ \t]+" + _CORNER_STREET)
 _UNIT_LINE = re.compile(r"(?i)^(?:apt\.?|apartment|suite|ste\.?|unit|floor|fl\.?|room|rm\.?|building|bldg\.?|#)\s*[\w-]{1,8}\b")
 _PLACE_PART = re.compile(
     r"^(?:,\s*)?(?:(?:" + _CAP + r"[\wÀ-ÿĀ-žΑ-ωА-я'’.()-]*|" + _PARTICLES + r"|\(?\w+\)?|[A-Z]{2}|\d{3,6}(?:[ -]?\d{2,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d)[ \t,]*){1,6}$"
 )
 _PREFIX = re.compile(r"^[ \t>?*]*")
+_SENTENCE_BREAK = re.compile(r"[a-z]{2}[.?!][ \t]+[A-Z]")
+_HEADLINE = re.compile(r"\b(?:Of|The|And|For|To|In|With)[ \t]+(?:Of|The|And|For|To|In|With|A|An)\b")
 # The place words up to where a sentence ends: "Hungary 18695" of "Hungary 18695? I am in".
 _SENTENCE_END = re.compile(r"^(.{2,48}?)[.?!;:]+(?:[ \t]|$)")
+_POSTCODE_HEAD = re.compile(r"^((?:" + _CAP + _WORD + r"[ \t]+){0,3}\d{3,6}(?:[ -]\d{2,4})?)(?![\w-])")
 _ENDS_WITH_UNIT = re.compile(r"(?i)\b(?:apt\.?|apartment|suite|ste\.?|unit)[ \t]*#?\d[\w-]{0,7}$")
 # One to three capitalized words after a unit, on the same line: the city and country.
 _CITY_AFTER_UNIT = re.compile(r"[ \t]+" + _CAP + _WORD + r"(?:[ \t]+" + _CAP + _WORD + r"){0,2}")
@@ -65,6 +72,8 @@ class AddressBlockDetector:
             # i.e. a second number, or a line of its own, or a unit/place after it.
             rest = text[m.end():m.end() + 40]
             at_line_start = text[:m.start()].rstrip(" \t>?*").endswith("\n") or m.start() == 0 or text[:m.start()].rstrip().endswith(":")
+            if _HEADLINE.search(m.group()):
+                continue  # "5 Musicians Of The 70s" is a title, not a street
             if re.search(r"\d", " ".join(words[1:])) or at_line_start or re.match(r"\s*(?:\n|,\s*" + _CAP + r"|,?\s*(?:apt|suite|unit)\b)", rest, re.IGNORECASE):
                 if len(words) >= 2:
                     yield m.start(), m.end()
@@ -74,11 +83,15 @@ class AddressBlockDetector:
             if _place_like(first):
                 yield m.start("a"), m.end("a")
         for m in _CUED.finditer(text):
-            yield m.start("a"), m.end("a")
+            # Not across a sentence end: "... is on the weekend. I'll turn 81."
+            if not _SENTENCE_BREAK.search(m.group("a")):
+                yield m.start("a"), m.end("a")
         for m in _MILITARY.finditer(text):
             yield m.start(), m.end()
         for m in _CORNER.finditer(text):
-            yield m.start() + len("the corner of "), m.end()
+            # The whole phrase becomes the pseudonym ("It's in [ADDRESS_1]"), as the Presidio
+            # set annotates it.
+            yield m.start(), m.end()
 
     def _extend(self, text: str, end: int) -> int:
         # Same line: ", Suite 263, Montealegre del Castillo, Spain 49079"
@@ -117,7 +130,9 @@ class AddressBlockDetector:
                 lines += 1
                 continue
             head = _SENTENCE_END.match(line)
-            if head and _place_like(head.group(1)):
+            if not (head and _place_like(head.group(1))):
+                head = _POSTCODE_HEAD.match(line)  # "Netherlands 62971 in case of an issue"
+            if head:
                 end += m.start(2) + len(head.group(1))
             break
         return end
