@@ -105,13 +105,13 @@ class AddressBlockDetector:
                 # A space continues only into a unit ("... 25 Apt. 864"), and after a unit into
                 # the city and country ("Suite 215 NUNGATTA Australia").
                 unit = _UNIT_LINE.match(part.strip())
-                city = _CITY_AFTER_UNIT.match(text[end:]) if after_unit else None
                 if unit:
                     end += m.start(1) + unit.end()
                     after_unit = True
                     continue
+                city = _CITY_AFTER_UNIT.match(text, end) if after_unit else None
                 if city:
-                    end += city.end()
+                    end = city.end()
                 break
             if not _place_like(part):
                 break

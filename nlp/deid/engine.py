@@ -198,14 +198,13 @@ class Deidentifier(BaseEstimator):
         """A name's middle initial and what follows it: "Faina D. Yefremova", "Maja S
         Hermansen" (the surname when it is not a common word), and "Kevin Veitonen II"."""
         lex = load()
+        persons = [s for s in spans if s.kind is Kind.PERSON]
+        starts = {s.start for s in persons}
         found = []
-        for s in spans:
-            if s.kind is not Kind.PERSON:
-                continue
+        for s in persons:
             end = s.end
             m = MIDDLE_INITIAL.match(text, end)
-            if m and (lex.zipf_of(m.group("surname").lower()) < 4.0
-                      or any(o.kind is Kind.PERSON and o.start == m.start("surname") for o in spans)):
+            if m and (lex.zipf_of(m.group("surname").lower()) < 4.0 or m.start("surname") in starts):
                 end = m.end()
             suffix = NAME_SUFFIX.match(text, end)
             if suffix:

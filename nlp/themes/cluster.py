@@ -43,7 +43,8 @@ def choose_k(X: np.ndarray, *, k_min: int = 2, k_max: int = 300, sample: int = 5
 
     k-means at each k of a grid on ``repeats`` samples of ``sample`` passages, scored by the
     cosine silhouette, averaged, and smoothed over neighbouring k; the smallest k where the
-    curve comes within ``tolerance`` (a share of its best) of its best, times ``upward``, within ``[k_min, k_max]`` and at most one theme per 15 passages. Returns
+    curve comes within ``tolerance`` (a share of its best) of its best, times ``upward``,
+    within ``[k_min, k_max]`` and at most one theme per 15 passages. Returns
     ``(k, [(k, silhouette), ...])``. The grid stops where clusters would average fewer than
     10 sampled passages.
     """

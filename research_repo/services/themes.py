@@ -368,8 +368,9 @@ def execute_run(db, run_id: int, progress=None) -> None:
         old = [(t.id, t.label, t.status, t.pinned, np.frombuffer(t.centroid, dtype=np.float32)) for t in old_themes]
         # Each passage's theme in the previous run (as moved by merges and splits since), so a
         # warm run keeps it there unless another theme fits clearly better.
+        # Read once: the changed count below compares against the same assignments.
+        before = _assignments(session, previous_id) if previous_id else {}
         index = {o[0]: i for i, o in enumerate(old)}
-        before = _assignments(session, previous_id) if old else {}
         init_labels = np.array([index.get(before.get(pid), -1) for pid in ids]) if old else None
     init = np.vstack([o[4] for o in old]) if old else None
     estimator = nlp_themes.ThemeModel(n_themes=params.get("k"), init_centroids=init, init_labels=init_labels,
@@ -380,7 +381,7 @@ def execute_run(db, run_id: int, progress=None) -> None:
         run = session.get(ThemeRun, run_id)
         _store_themes(session, run, ids, X, estimator, old)
         run.previous_run_id = previous_id
-        run.changed_count = _changed(session, previous_id, run) if previous_id else None
+        run.changed_count = _changed(session, before, run) if previous_id else None
         run.passage_count = len(ids)
         run.library_versions = library_versions()
         run.quality = {
@@ -460,8 +461,9 @@ def _assignments(session: Session, run_id: int) -> dict[int, int]:
         Theme, Theme.id == theme_passage.c.theme_id).where(Theme.run_id == run_id)).all())
 
 
-def _changed(session: Session, previous_id: int, run: ThemeRun) -> int:
-    before = _assignments(session, previous_id)
+def _changed(session: Session, before: dict[int, int], run: ThemeRun) -> int:
+    """How many passages of the previous run (``before``: passage -> theme) are not in the
+    successor of their theme now."""
     after = _assignments(session, run.id)
     successor = dict(session.execute(select(Theme.predecessor_id, Theme.id).where(
         Theme.run_id == run.id, Theme.predecessor_id.is_not(None))).all())
