@@ -221,12 +221,14 @@ def test_planted_identifiers_reach_no_file_log_or_job(app, client, db, study, da
 
 
 def test_redacting_a_missed_identifier_updates_text_offsets_and_leaves_no_trace(app, client, db, study, data_dir):
-    note = "P1 said the caseworker everyone calls Cookie fixed it.\n\nLater Cookie called back about cookie forms."
+    # A nickname written in lower case, in text that capitalizes its sentences: the engine
+    # takes it for the ordinary word and leaves it; the researcher redacts it by hand.
+    note = "P1 said the caseworker everyone calls cookie fixed it.\n\nLater cookie called back about Cookie forms."
     response = upload(client, study.id, [("note.txt", note.encode())], kind="usability")
     assert response.status_code == 302
     source_url = response.headers["Location"]
     page = client.get(source_url).get_data(as_text=True)
-    assert "Cookie" in page  # the engine missed it
+    assert "calls cookie fixed" in page  # the engine missed it
     form = {"csrf_token": csrf_token(page), "value": "cookie", "kind": "PERSON"}
     done = client.post(source_url + "/redact", data=form)
     assert done.status_code == 302

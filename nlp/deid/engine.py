@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from .lexicon import TITLES, load
 from .address import AddressBlockDetector
 from .patterns import PATTERN_DETECTORS
-from .places import PlaceDetector
+from .places import PlaceDetector, large_regions
 from .person import PersonTagger, tokenize
 from .spans import Kind, Span, resolve_overlaps
 
@@ -32,7 +32,10 @@ DEFAULT_ALLOW = frozenset(
     )
 )
 ROLE_LABEL = re.compile(r"^(?:moderator|interviewer|facilitator|note ?taker|participant|respondent|speaker|"
-                        r"p\d+|r\d+|agent|customer|caller|unknown|inaudible|crosstalk)\b", re.IGNORECASE)
+                        r"p\d+|r\d+|agent|customer|caller|unknown|inaudible|crosstalk|bot|chatbot|assistant|system)\b", re.IGNORECASE)
+# Form fields that look like speaker labels ("E-mail:", "Fax:", "ZIP:"): never a person.
+FIELD_LABEL = re.compile(r"^(?:e-?mail|fax|zip|tel|phone|mobile|cell|address|desk|help ?desk|iban|number|"
+                         r"subject|date|time|re|cc|bcc|to|from)$", re.IGNORECASE)
 SPEAKER_LINE = re.compile(r"(?m)^[ \t>]*(?:\[[\d:.]+\]\s*)?(?P<name>[A-Za-zÀ-ÿĀ-ž][\w'’.-]*(?:[ \t][A-Za-zÀ-ÿĀ-ž][\w'’.-]*){0,2})[ \t]*:")
 
 
@@ -130,6 +133,25 @@ class Pseudonyms:
         return f"[{kind.value}_{table[key]}]"
 
 
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([^\W\d_])")
+
+
+def _normally_cased(text: str) -> bool:
+    """Whether the writer capitalizes sentences (most sentence starts are capitals)."""
+    starts = [m.group(1) for m in _SENTENCE_START.finditer(text)]
+    return bool(starts) and sum(c.isupper() for c in starts) * 2 >= len(starts) and not text.isupper()
+
+
+def _plain_words(value: str) -> bool:
+    """Lower-case ordinary English words that no name list holds ("antelope", "riff"): in text
+    whose writer capitalizes sentences, such a word is not a name. Unknown words ("krillin")
+    and words that are names too ("rick", "mason") stay the tagger's call."""
+    if not value.islower():
+        return False
+    lex = load()
+    return all(lex.zipf_of(w) > 0 and w not in lex.first_rank and w not in lex.last_rank for w in value.split())
+
+
 class Deidentifier(BaseEstimator):
     """Find identifiers and replace them with consistent pseudonyms.
 
@@ -147,7 +169,7 @@ class Deidentifier(BaseEstimator):
         Redact every other mention of a name found anywhere in the same text.
     """
 
-    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.2,
+    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.06,
                  propagate: bool = True) -> None:
         self.kinds = kinds
         self.allow = allow
@@ -179,7 +201,10 @@ class Deidentifier(BaseEstimator):
         for detector in self.detectors_:
             spans.extend(detector.find(text))
         if self.tagger_ is not None:
-            spans.extend(s for s in self.tagger_.find(text) if not self._allowed(text[s.start:s.end]))
+            cased = _normally_cased(text)
+            spans.extend(s for s in self.tagger_.find(text)
+                         if not self._allowed(text[s.start:s.end]) and not self._region(text[s.start:s.end])
+                         and not (cased and _plain_words(text[s.start:s.end])))
             spans.extend(self._speaker_labels(text))
             if self.roster is not None:
                 spans.extend(self.roster.find(text))
@@ -224,6 +249,13 @@ class Deidentifier(BaseEstimator):
                     found.append(Span(m.start(1), m.end(1), Kind.ZIP, "postcode_after_place", 0.8))
         return found
 
+    @staticmethod
+    def _region(value: str) -> bool:
+        """A country or US state the tagger took for a name ("from Norway"), unless it is a
+        common first name too ("Georgia", "Virginia")."""
+        v = value.lower()
+        return v in large_regions() and load().first_rank.get(v, 10**6) > 1000
+
     def _allowed(self, value: str) -> bool:
         value = value.strip().lower()
         return value in self.allow_ or all(w in self.allow_ for w in re.findall(r"[\w.-]+", value))
@@ -233,7 +265,7 @@ class Deidentifier(BaseEstimator):
         lex = load()
         for m in SPEAKER_LINE.finditer(text):
             name = m.group("name")
-            if ROLE_LABEL.match(name) or self._allowed(name):
+            if ROLE_LABEL.match(name) or FIELD_LABEL.match(name) or self._allowed(name):
                 continue
             words = name.split()
             # "Maria:" or "MARIA ALVAREZ:" is a name; "Note:" or "Subject:" is not.

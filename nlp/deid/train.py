@@ -3,9 +3,15 @@
     python -m nlp.deid.train [--wnut PATH] [--banking PATH] [--seed 0]
 
 Training data: WNUT-17 *train* (CC BY 4.0, Derczynski et al. 2017), our own customer-
-experience sentence templates filled with public-domain 1990 US Census names, and
-BANKING77 *train* queries (CC BY 4.0, Casanueva et al. 2020) as text without names. The
-Presidio synthetic set and WNUT-17 dev are never used here: they are the evaluation.
+experience sentence templates filled with public-domain 1990 US Census names, sentences
+without names that mention countries, nationalities, organizations named after people
+and jobs, and BANKING77 *train* queries (CC BY 4.0, Casanueva et al. 2020) as text without
+names. The Presidio synthetic set and WNUT-17 dev are never used here: they are the
+evaluation.
+
+Word vectors come from all-MiniLM-L6-v2's WordPiece input embeddings (Apache-2.0), read
+from the embedding model wheel (requirements/embedding-model.txt): training needs it, the
+shipped tagger does not (see ``person.py``).
 """
 from __future__ import annotations
 
@@ -15,8 +21,10 @@ import random
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .lexicon import load
-from .person import MODEL_PATH, PersonTagger, tokenize
+from .person import MODEL_PATH, PersonTagger, WordPieces, tokenize
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -118,6 +126,61 @@ NEGATIVE = [
 ]
 
 
+# Sentences with no person in them whose capitalized words are easy to take for names:
+# countries, nationalities, organizations named after people, job titles.
+NOT_NAMES = [
+    "My family came from {C} when I was a child.", "I was stationed in {C} for two years.",
+    "We visited {C} last summer.", "{C} has a different pension system.", "My pension from {C} is separate.",
+    "My mother is {D}.", "The {D} embassy sent the forms.", "Our neighbours are {D}.",
+    "I work for {O}.", "{O} is hiring again.", "The {O} office is downtown.", "She left {O} in 2019.",
+    "{O} sent me a letter about the premium.", "I worked at {O} for ten years.", "Our {O} account was closed.",
+    "I retired as a {J} after twenty years.", "He works as a {J} at {O}.", "My job title was Senior {JT}.",
+]
+DEMONYMS = ("American Mexican Canadian Brazilian Chinese Indian Nigerian Filipino Vietnamese Korean Japanese German "
+            "French Italian Spanish Polish Russian Ukrainian Irish Scottish British Dutch Swedish Norwegian Danish "
+            "Finnish Greek Turkish Iranian Iraqi Afghan Pakistani Egyptian Ethiopian Somali Kenyan Haitian Cuban "
+            "Dominican Salvadoran Guatemalan Honduran Colombian Venezuelan Peruvian Chilean Jamaican Serbian").split()
+ORG_SUFFIXES = ("Inc Inc. LLC Group Corporation Corp. Technologies Software Insurance Bank Partners Foundation "
+                "Orchestra Associates Holdings Labs Systems University Hospital Council Media Records Consulting "
+                "Solutions Analytics Capital Health").split()
+JOBS = ("nurse teacher accountant engineer mechanic packager technician electrician plumber cashier paralegal "
+        "analyst librarian pharmacist carpenter welder clerk auditor dispatcher courier chef surveyor").split()
+
+
+def _not_names(rng: random.Random, n: int) -> tuple[list[list[str]], list[list[int]]]:
+    import pycountry
+
+    lasts = sorted(load().last_rank, key=load().last_rank.get)[:40000]
+    countries = sorted(c.name for c in pycountry.countries if len(c.name) < 25)
+    seqs, labels = [], []
+    for _ in range(n):
+        surname = rng.choice(lasts[: rng.choice((300, 3000, 40000))]).capitalize()
+        invented = _invented(rng).capitalize()
+        org = rng.choice([f"{surname} {rng.choice(ORG_SUFFIXES)}", f"{surname} & {rng.choice(lasts[:3000]).capitalize()}",
+                          f"{invented} {rng.choice(ORG_SUFFIXES)}", invented + rng.choice(("ify", "ly", "io", "ex", "soft"))])
+        job = rng.choice(JOBS)
+        values = {"C": rng.choice(countries), "D": rng.choice(DEMONYMS), "O": org, "J": job, "JT": job.capitalize()}
+        text = "".join(values[p[1:-1]] if p.startswith("{") else p for p in _split(rng.choice(NOT_NAMES)))
+        toks, tags = _label_text(text, [])
+        seqs.append(toks)
+        labels.append(tags)
+    return seqs, labels
+
+
+def word_pieces(dims: int = 48) -> WordPieces:
+    """all-MiniLM-L6-v2's WordPiece input embeddings, reduced by PCA to ``dims`` whitened
+    dimensions (fitted on the vocabulary past its first 1,000 unused and special entries)."""
+    from sklearn.decomposition import PCA
+
+    from nlp.themes.embed import _load
+
+    tokenizer, embeddings, _ = _load()
+    table = embeddings[0]
+    pca = PCA(dims, random_state=0).fit(table[1000:])
+    reduced = pca.transform(table) / np.sqrt(pca.explained_variance_)
+    return WordPieces(tokenizer.to_str(), reduced.astype(np.float32))
+
+
 def _wnut(path: Path) -> tuple[list[list[str]], list[list[int]]]:
     seqs, labels, toks, tags = [], [], [], []
     with path.open(encoding="utf-8") as handle:
@@ -193,6 +256,8 @@ def main() -> None:
     parser.add_argument("--wnut", type=Path, default=SHARED / "deid" / "wnut17_train.conll")
     parser.add_argument("--banking", type=Path, default=SHARED / "themes" / "banking77" / "train.csv")
     parser.add_argument("--templates", type=int, default=30000)
+    parser.add_argument("--not-names", type=int, default=4000)
+    parser.add_argument("--C", type=float, default=0.25, help="inverse regularization strength")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args()
@@ -200,6 +265,9 @@ def main() -> None:
     seqs, labels = _wnut(args.wnut)
     print(f"WNUT-17 train: {len(seqs)} texts, {sum(map(sum, labels))} person tokens")
     s, lab = _templates(rng, args.templates)
+    seqs += s
+    labels += lab
+    s, lab = _not_names(random.Random(args.seed + 1), args.not_names)
     seqs += s
     labels += lab
     with args.banking.open(encoding="utf-8") as handle:
@@ -210,7 +278,7 @@ def main() -> None:
         labels.append(tags)
     print(f"all: {len(seqs)} sequences, {sum(map(len, labels))} tokens, {sum(map(sum, labels))} person tokens")
     started = time.process_time()
-    tagger = PersonTagger().fit(seqs, labels)
+    tagger = PersonTagger(C=args.C).fit(seqs, labels, word_pieces())
     print(f"fit in {time.process_time() - started:.1f} CPU-s; {int((tagger.coef_ != 0).sum())} non-zero weights")
     tagger.save(args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB)")
