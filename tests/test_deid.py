@@ -177,3 +177,19 @@ def test_known_names_redact_every_mention_with_one_pseudonym():
     assert result.text == (
         "Thanks, will do. [PERSON_1] said the form was lost. [PERSON_1] called back; ms. [PERSON_1] agreed."
     )
+
+
+def test_the_shipped_tagger_needs_neither_the_embedding_model_nor_themes():
+    """Word-vector weights and the WordPiece tokenizer ship in person_model.npz: blocking the
+    MiniLM model package and nlp.themes changes nothing for de-identification."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['nlp.themes'] = None; sys.modules['nlp.themes.embed'] = None; "
+        "sys.modules['all_minilm_l6_v2'] = None; sys.modules['safetensors'] = None\n"
+        "from nlp.deid import Deidentifier\n"
+        "print(Deidentifier().fit().deidentify('me and zoltan watched it twice lol').text)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "me and [PERSON_1] watched it twice lol"

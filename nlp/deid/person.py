@@ -207,9 +207,8 @@ class PersonTagger(BaseEstimator):
                 self._cache[word] = row
         return np.array([self._cache[w] for w in words])
 
-    def token_probabilities(self, tokens: list[str]) -> np.ndarray:
-        if not tokens:
-            return np.zeros(0)
+    def token_logits(self, tokens: list[str]) -> np.ndarray:
+        """Log-odds that each token is part of a name."""
         X = self._hasher().transform(token_features(tokens, load()))
         z = X @ self.coef_ + self.intercept_
         if self.pieces_ is not None:
@@ -217,7 +216,12 @@ class PersonTagger(BaseEstimator):
             z += w[:, 0]
             z[1:] += w[:-1, 1]
             z[:-1] += w[1:, 2]
-        return 1.0 / (1.0 + np.exp(-z))
+        return z
+
+    def token_probabilities(self, tokens: list[str]) -> np.ndarray:
+        if not tokens:
+            return np.zeros(0)
+        return 1.0 / (1.0 + np.exp(-self.token_logits(tokens)))
 
     def find(self, text: str) -> list[Span]:
         toks = tokenize(text)

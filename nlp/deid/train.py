@@ -251,6 +251,25 @@ def _split(template: str) -> list[str]:
     return [p for p in re.split(r"(\{[A-Za-z0-9]+\})", template) if p]
 
 
+def training_data(wnut: Path, banking: Path, templates: int = 30000, not_names: int = 4000,
+                  seed: int = 0) -> tuple[list[list[str]], list[list[int]]]:
+    """Token sequences and their 0/1 person tags: WNUT-17 train, name templates, sentences
+    without names, BANKING77 queries."""
+    seqs, labels = _wnut(wnut)
+    print(f"WNUT-17 train: {len(seqs)} texts, {sum(map(sum, labels))} person tokens")
+    for s, lab in (_templates(random.Random(seed), templates), _not_names(random.Random(seed + 1), not_names)):
+        seqs += s
+        labels += lab
+    with banking.open(encoding="utf-8") as handle:
+        bank = [row["text"] for row in csv.DictReader(handle)]
+    for text in bank + NEGATIVE * 20:
+        toks, tags = _label_text(text, [])
+        seqs.append(toks)
+        labels.append(tags)
+    print(f"all: {len(seqs)} sequences, {sum(map(len, labels))} tokens, {sum(map(sum, labels))} person tokens")
+    return seqs, labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the person tagger.")
     parser.add_argument("--wnut", type=Path, default=SHARED / "deid" / "wnut17_train.conll")
@@ -261,22 +280,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
-    seqs, labels = _wnut(args.wnut)
-    print(f"WNUT-17 train: {len(seqs)} texts, {sum(map(sum, labels))} person tokens")
-    s, lab = _templates(rng, args.templates)
-    seqs += s
-    labels += lab
-    s, lab = _not_names(random.Random(args.seed + 1), args.not_names)
-    seqs += s
-    labels += lab
-    with args.banking.open(encoding="utf-8") as handle:
-        bank = [row["text"] for row in csv.DictReader(handle)]
-    for text in bank + NEGATIVE * 20:
-        toks, tags = _label_text(text, [])
-        seqs.append(toks)
-        labels.append(tags)
-    print(f"all: {len(seqs)} sequences, {sum(map(len, labels))} tokens, {sum(map(sum, labels))} person tokens")
+    seqs, labels = training_data(args.wnut, args.banking, args.templates, args.not_names, args.seed)
     started = time.process_time()
     tagger = PersonTagger(C=args.C).fit(seqs, labels, word_pieces())
     print(f"fit in {time.process_time() - started:.1f} CPU-s; {int((tagger.coef_ != 0).sum())} non-zero weights")

@@ -124,7 +124,8 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _encode_batch(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def token_states(ids: np.ndarray, mask: np.ndarray, n_layers: int | None = None) -> np.ndarray:
+    """Hidden states (batch, length, 384) after the first ``n_layers`` layers (all if None)."""
     _tokenizer, (word, position, token_type, ln_g, ln_b), layers = _load()
     batch, length = ids.shape
     hidden = word.shape[1]
@@ -134,7 +135,7 @@ def _encode_batch(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     _layer_norm(x, ln_g, ln_b)
     bias = ((np.float32(1.0) - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)
     scale = np.float32(1.0 / np.sqrt(head))
-    for qkv_w, qkv_b, out_w, out_b, ln1_g, ln1_b, in_w, in_b, ff_w, ff_b, ln2_g, ln2_b in layers:
+    for qkv_w, qkv_b, out_w, out_b, ln1_g, ln1_b, in_w, in_b, ff_w, ff_b, ln2_g, ln2_b in layers[:n_layers]:
         qkv = _dense(x, qkv_w, qkv_b).reshape(batch, length, 3, HEADS, head).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         scores = (q * scale) @ k.transpose(0, 1, 3, 2) + bias
@@ -150,7 +151,11 @@ def _encode_batch(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         fed = _dense(inner, ff_w, ff_b)
         fed += x
         x = _layer_norm(fed, ln2_g, ln2_b)
-    x = x.reshape(batch, length, hidden)
+    return x.reshape(batch, length, hidden)
+
+
+def _encode_batch(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    x = token_states(ids, mask)
     summed = (x * mask[..., None]).sum(axis=1)
     pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), np.float32(1e-9))
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
