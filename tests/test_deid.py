@@ -88,6 +88,8 @@ def test_each_kind_is_replaced(engine, text, value, kind):
         "Canada, Mexico and Peru signed it.",
         "We saw lemurs, antelope and camels at the zoo.",  # ordinary words, in a capitalized text
         "Bot: Hello! How can I help?\nE-mail: below\nFax: none",  # a chat bot and form fields
+        "Need to see last 10 transactions on my card.",  # "last" only ends like "St"
+        "I work at Allstate Insurance Group now.",  # an organization, not a place
     ],
 )
 def test_ordinary_text_is_left_alone(engine, text):
@@ -193,3 +195,17 @@ def test_the_shipped_tagger_needs_neither_the_embedding_model_nor_themes():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "me and [PERSON_1] watched it twice lol"
+
+
+@pytest.mark.parametrize(("text", "kept", "address"), [
+    ("The address of Compliance And Risks is 9554 Rue Gafsa Apt. 981", "Compliance And Risks", "9554 Rue Gafsa Apt. 981"),
+    ("How do I change the address linked to my card to Rua do Paseo 46?", "linked to my card", "Rua do Paseo 46"),
+])
+def test_an_address_cue_with_a_subject_redacts_the_address_only(engine, text, kept, address):
+    out = engine.deidentify(text).text
+    assert kept in out and address not in out and "[ADDRESS_1]" in out, out
+
+
+def test_a_place_stops_at_a_possessive(engine):
+    out = engine.deidentify("I moved here from Fortaleza's east side.").text
+    assert out == "I moved here from [LOCATION_1]'s east side."

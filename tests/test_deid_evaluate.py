@@ -31,12 +31,12 @@ def test_loaders_read_the_whole_sets():
 def test_presidio_synthetic_floor(engine):
     result = score(load_presidio(DATA / "presidio_synth_dataset_v2.json"), engine)
     char = result["overall"]["char"]
-    # Measured 0.867 / 0.928 (python -m nlp.deid.evaluate); floors leave a little room.
-    assert char["precision"] >= 0.86 and char["recall"] >= 0.92, char
+    # Measured 0.869 / 0.933 (python -m nlp.deid.evaluate); floors leave a little room.
+    assert char["precision"] >= 0.86 and char["recall"] >= 0.925, char
     recall = result["recall_by_gold_kind"]
     for kind in ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS", "DOMAIN_NAME", "CREDIT_CARD"):
         assert recall[kind]["span"] >= 0.99, (kind, recall[kind])
-    assert recall["PERSON"]["char"] >= 0.96  # measured 0.969
+    assert recall["PERSON"]["char"] >= 0.965  # measured 0.975
     assert recall["ZIP_CODE"]["char"] >= 0.9
 
 
@@ -46,13 +46,14 @@ def test_policy_view_floor(engine):
         len(e.spans) for e in examples)
     assert 0 < dropped < 400  # countries, US states, young ages, bare years: not identifiers
     char = score(examples, engine)["overall"]["char"]
-    assert char["recall"] >= 0.95 and char["precision"] >= 0.85, char  # the goal; measured 0.962 / 0.854
+    assert char["recall"] >= 0.95 and char["precision"] >= 0.85, char  # the goal; measured 0.966 / 0.855
 
 
 def test_wnut17_dev_person_floor(engine):
     result = score(load_conll(DATA / "wnut17_dev.conll"), engine)
-    # The goal is 0.85; measured 0.811 at the threshold that keeps the Presidio goal above.
-    assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.80
+    # The goal; measured 0.853. The person threshold (0.035) was chosen on this set and the
+    # Presidio set together: the highest recall here that keeps the Presidio goal above.
+    assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.85
 
 
 def test_shipped_person_model_is_what_the_training_script_makes(tmp_path):

@@ -18,7 +18,7 @@ _NUMBERED = re.compile(
 )
 # After an address cue, a street line in any case: "lives at 255 hersnapvej 18".
 _CUED = re.compile(
-    r"(?i:\b(?:lives? at|living at|address(?: is)?:?|located at|drops you off at|sent to|send it to|deliver(?:ed)? to|"
+    r"(?i:\b(?:lives? at|living at|address(?:[ \t]+(?:of|for|linked to)[ \t]+[^.,;:?!\n]{1,40}?[ \t]+(?:is|to)\b|[ \t]+is|(?![ \t]+(?:of|for|linked)\b)):?|located at|drops you off at|sent to|send it to|deliver(?:ed)? to|"
     r"is on|enter on|at the corner of)\s+)"
     r"(?P<a>(?:\d{1,6}[A-Za-z]?[ \t]+){0,2}(?:[A-Z]\.[ \t]?)?" + _WORD + r"(?:[ \t]+" + _WORD + r"){0,5}?[ \t]+\d{1,5}[A-Za-z]?\.?)(?![\w-])"
 )

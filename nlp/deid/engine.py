@@ -169,7 +169,7 @@ class Deidentifier(BaseEstimator):
         Redact every other mention of a name found anywhere in the same text.
     """
 
-    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.06,
+    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.035,
                  propagate: bool = True) -> None:
         self.kinds = kinds
         self.allow = allow
@@ -182,6 +182,8 @@ class Deidentifier(BaseEstimator):
         load()
         self.kinds_ = frozenset(self.kinds) if self.kinds is not None else frozenset(Kind)
         self.allow_ = DEFAULT_ALLOW | {a.lower() for a in self.allow}
+        terms = sorted(self.allow_, key=len, reverse=True)
+        self.allow_re_ = re.compile(r"(?<![\w.])(?:" + "|".join(map(re.escape, terms)) + r")(?![\w])", re.IGNORECASE)
         self.detectors_ = [cls() for cls in (*PATTERN_DETECTORS, AddressBlockDetector, PlaceDetector) if cls.kind in self.kinds_]
         self.tagger_ = PersonTagger(threshold=self.person_threshold).load() if Kind.PERSON in self.kinds_ else None
         return self
@@ -208,7 +210,10 @@ class Deidentifier(BaseEstimator):
             spans.extend(self._speaker_labels(text))
             if self.roster is not None:
                 spans.extend(self.roster.find(text))
-        spans = [s for s in spans if not self._allowed(text[s.start:s.end])]
+        # Not an allowed term, nor a piece of one in the text ("Login" of "Login.gov").
+        allowed = [m.span() for m in self.allow_re_.finditer(text)]
+        spans = [s for s in spans if not self._allowed(text[s.start:s.end])
+                 and not any(a <= s.start and s.end <= b for a, b in allowed)]
         spans = resolve_overlaps(spans)
         if Kind.ZIP in self.kinds_:
             spans = resolve_overlaps(spans + self._postcodes_after_places(text, spans))

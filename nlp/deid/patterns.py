@@ -219,11 +219,18 @@ class StreetAddressDetector(PatternDetector):
     def accept(self, value: str, match: re.Match) -> bool:
         # "Pfarrgasse 91" and "Bayview 3" glue the street type to the name; "Interview 3" and
         # "Overview 2" are common words that only end like one.
-        first = value.split()[0]
-        if first[0].isdigit() or len(value.split()) > 2:
-            return True
         from .lexicon import load
 
+        first = value.split()[0]
+        if not first[0].isdigit() and not re.match(r"(?i)p\.?[ \t]?o\.?[ \t]?box|apt|apartment|suite|ste|unit", value):
+            # A name glued to a street type before the number ("Pfarrgasse 91"), not a common
+            # word that only ends like one ("Need to see last 10": "la" + "st").
+            glued = re.search(r"([^\W\d_][\w'’-]*)[ \t]+\d", value)
+            if glued and not re.fullmatch(_STREET_TYPES, glued.group(1), re.IGNORECASE) and \
+                    load().zipf_of(glued.group(1).lower()) >= 3.5:
+                return False
+        if first[0].isdigit() or len(value.split()) > 2:
+            return True
         return load().zipf_of(first.lower()) < 3.5
 
 

@@ -14,6 +14,12 @@ _CONTEXT = re.compile(
     r"based\s+in|born\s+in|grew\s+up\s+in|city\s+of|town\s+of|village\s+of|county\s+of)\s+)"
     r"(?P<place>[A-ZÀ-ÖØ-ÞĀ-Ž][\wÀ-ÿĀ-ž'’-]+(?:[ \t](?:de|del|da|do|la|le|am|an|im|upon|on|sur|[A-ZÀ-ÖØ-ÞĀ-Ž][\wÀ-ÿĀ-ž'’-]+)){0,3})"
 )
+# The last word of an organization's name: "at Allstate Insurance Group", "for Civic Impulse LLC".
+_ORG_END = re.compile(
+    r"(?i)\b(?:inc|incorporated|llc|ltd|corp|corporation|company|co|group|holdings|partners|associates|solutions|"
+    r"technologies|systems|software|services|consulting|research|analytics|insurance|bank|global|international|"
+    r"foundation|institute|university|college|hospital|labs?|media|tv|network|agency)\.?$"
+)
 _NOT_PLACES = frozenset(
     "january february march april may june july august september october november december monday tuesday "
     "wednesday thursday friday saturday sunday christmas easter thanksgiving english spanish".split()
@@ -42,14 +48,18 @@ class PlaceDetector:
         lex = load()
         regions = large_regions()
         for m in _CONTEXT.finditer(text):
-            place = m.group("place")
+            place = re.split(r"['’]s\b", m.group("place"))[0]  # "from Yefremova's Cautionary Tales"
             words = place.split()
+            if not words:
+                continue
             first = words[0].lower()
             # A common word ("the", "Order", "Person") is not a place; a rare capitalized one may be.
-            if first in _NOT_PLACES or place.lower() in regions or first in regions:
+            if first in _NOT_PLACES or place.lower() in regions or first in regions or _ORG_END.search(place):
                 continue
+            if len(words) == 1 and place.isupper() and len(place) <= 4:
+                continue  # an acronym: "at the ATM", "from HR"
             if len(words) == 1 and lex.zipf_of(first) >= 4.3:
                 continue
             if all(lex.zipf_of(w.lower()) >= 4.6 for w in words):
                 continue
-            yield Span(m.start("place"), m.end("place"), self.kind, self.name, self.score)
+            yield Span(m.start("place"), m.start("place") + len(place), self.kind, self.name, self.score)
