@@ -31,7 +31,7 @@ def test_loaders_read_the_whole_sets():
 def test_presidio_synthetic_floor(engine):
     result = score(load_presidio(DATA / "presidio_synth_dataset_v2.json"), engine)
     char = result["overall"]["char"]
-    # Measured 0.869 / 0.933 (python -m nlp.deid.evaluate); floors leave a little room.
+    # Measured 0.867 / 0.933 (python -m nlp.deid.evaluate); floors leave a little room.
     assert char["precision"] >= 0.86 and char["recall"] >= 0.925, char
     recall = result["recall_by_gold_kind"]
     for kind in ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS", "DOMAIN_NAME", "CREDIT_CARD"):
@@ -46,23 +46,23 @@ def test_policy_view_floor(engine):
         len(e.spans) for e in examples)
     assert 0 < dropped < 400  # countries, US states, young ages, bare years: not identifiers
     char = score(examples, engine)["overall"]["char"]
-    assert char["recall"] >= 0.95 and char["precision"] >= 0.85, char  # the goal; measured 0.966 / 0.855
+    assert char["recall"] >= 0.95 and char["precision"] >= 0.85, char  # the goal; measured 0.967 / 0.853
 
 
 def test_wnut17_dev_person_floor(engine):
     result = score(load_conll(DATA / "wnut17_dev.conll"), engine)
-    # The goal; measured 0.853. The person threshold (0.035) was chosen on this set and the
+    # The goal; measured 0.858. The person threshold (0.032) was chosen on this set and the
     # Presidio set together: the highest recall here that keeps the Presidio goal above.
     assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.85
 
 
 def test_over_redaction_ceiling_on_queries_without_names(engine):
     """BANKING77 test queries (never trained on) name nobody: what is found there is mostly
-    over-redaction. Measured 64 person spans in 3,080 queries ("cash", "SWIFT", "PIN")."""
+    over-redaction. Measured 75 person spans in 3,080 queries ("cash", "SWIFT", "PIN")."""
     result = score(load_plain(DATA.parent / "themes" / "banking77" / "test.csv"), engine)
     found = result["precision_by_predicted_kind"]
     assert result["texts"] == 3080
-    assert found["PERSON"]["spans"] <= 80, found
+    assert found["PERSON"]["spans"] <= 85, found
     assert sum(m["spans"] for m in found.values()) <= 95, found
 
 

@@ -106,7 +106,9 @@ def test_results_and_facets_come_only_from_readable_studies(app, client, corpus,
     other = make_study("Someone else's study", other_owner)
     with app.test_client() as omar:
         assert login(omar, "omar").status_code == 302
-        upload(omar, other.id, "x.txt", "Spaghetti appears in this study too, with an annuity.")
+        # Not at the start of a sentence: the person tagger (threshold 0.032) takes a capitalized
+        # "Spaghetti" there for a name, an over-redaction this test is not about.
+        upload(omar, other.id, "x.txt", "The spaghetti appears in this study too, with an annuity.")
     indexer.drain_all(app)
     body = hits(client, q="spaghetti")
     assert body["total"] == 1

@@ -141,12 +141,12 @@ def test_codebook_tags_nest_rename_move_merge_and_delete(client, study, db):
 
 
 def test_codebook_csv_and_qdc_round_trip_and_report_every_row(client, study, db, make_study, signed_in):
-    add_tag(client, study.id, "Pay", description="=SUM(A1:A9)")
+    add_tag(client, study.id, "Pay", description="=AVERAGE(A1:A9)")
     add_tag(client, study.id, "Interim pay", tag_id(db, study.id, "Pay"), color="#00a91c")
     exported = client.get(f"/studies/{study.id}/codebook.csv").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert [r["path"] for r in rows][:2] == ["Pay", "Pay/Interim pay"]
-    assert rows[0]["description"] == "'=SUM(A1:A9)"  # neutralized in the file
+    assert rows[0]["description"] == "'=AVERAGE(A1:A9)"  # neutralized in the file
 
     def upload(data: bytes, name: str):
         return post(client, f"/studies/{study.id}/codebook/import", {"file": (io.BytesIO(data), name)},
@@ -157,7 +157,7 @@ def test_codebook_csv_and_qdc_round_trip_and_report_every_row(client, study, db,
     # Two of ours, the A-11 set and its eight drivers.
     assert "Read 11 rows: 0 created, 0 updated, 11 unchanged, 0 rejected" in page
     with db.read_session() as s:
-        assert s.scalar(select(Tag.description).where(Tag.study_id == study.id, Tag.path == "Pay")) == "=SUM(A1:A9)"
+        assert s.scalar(select(Tag.description).where(Tag.study_id == study.id, Tag.path == "Pay")) == "=AVERAGE(A1:A9)"
     data = "path,description,color\nLetters/Late letters,Letters that came late,#d83933\n,no path,\nPhone,,red\n"
     page = upload(data.encode(), "more.csv").get_data(as_text=True)
     assert "Read 3 rows: 1 created, 0 updated, 0 unchanged, 2 rejected" in page

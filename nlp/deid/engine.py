@@ -142,14 +142,20 @@ def _normally_cased(text: str) -> bool:
     return bool(starts) and sum(c.isupper() for c in starts) * 2 >= len(starts) and not text.isupper()
 
 
-def _plain_words(value: str) -> bool:
+def _short(text: str) -> bool:
+    """A search query, a label or a cell: a few words, no sentence."""
+    return len(text.split()) <= 6 and not re.search(r"[.!?](?:\s|$)", text)
+
+
+def _plain_words(value: str, common: float = 0.0) -> bool:
     """Lower-case ordinary English words that no name list holds ("antelope", "riff"): in text
-    whose writer capitalizes sentences, such a word is not a name. Unknown words ("krillin")
+    whose writer capitalizes sentences, or in a query or label ("annuity"), such a word is not
+    a name. Unknown words ("krillin")
     and words that are names too ("rick", "mason") stay the tagger's call."""
     if not value.islower():
         return False
     lex = load()
-    return all(lex.zipf_of(w) > 0 and w not in lex.first_rank and w not in lex.last_rank for w in value.split())
+    return all(lex.zipf_of(w) > common and w not in lex.first_rank and w not in lex.last_rank for w in value.split())
 
 
 class Deidentifier(BaseEstimator):
@@ -169,7 +175,7 @@ class Deidentifier(BaseEstimator):
         Redact every other mention of a name found anywhere in the same text.
     """
 
-    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.035,
+    def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.032,
                  propagate: bool = True) -> None:
         self.kinds = kinds
         self.allow = allow
@@ -203,10 +209,12 @@ class Deidentifier(BaseEstimator):
         for detector in self.detectors_:
             spans.extend(detector.find(text))
         if self.tagger_ is not None:
-            cased = _normally_cased(text)
+            # How common a word must be to count as ordinary: any English word in capitalized
+            # text; in a query or label, only common ones (not "zoltan": zipf 2.4).
+            common = 0.0 if _normally_cased(text) else 3.0 if _short(text) else None
             spans.extend(s for s in self.tagger_.find(text)
                          if not self._allowed(text[s.start:s.end]) and not self._region(text[s.start:s.end])
-                         and not (cased and _plain_words(text[s.start:s.end])))
+                         and not (common is not None and _plain_words(text[s.start:s.end], common)))
             spans.extend(self._speaker_labels(text))
             if self.roster is not None:
                 spans.extend(self.roster.find(text))

@@ -142,7 +142,7 @@ class PersonTagger(BaseEstimator):
         Inverse regularization strength for ``fit``.
     """
 
-    def __init__(self, threshold: float = 0.035, C: float = 0.25) -> None:
+    def __init__(self, threshold: float = 0.032, C: float = 0.25) -> None:
         self.threshold = threshold
         self.C = C
 
