@@ -169,7 +169,7 @@ class PersonTagger(BaseEstimator):
         coef = model.coef_.ravel()
         self.coef_ = coef[:N_FEATURES].astype(np.float64)
         self.intercept_ = float(model.intercept_[0])
-        self.pieces_ = None
+        self.pieces_, self._tokenizer, self._cache = None, None, None
         if embeddings is not None:
             d = embeddings.table.shape[1]
             weights = coef[N_FEATURES:].reshape(3, d).T  # columns: as the token, as previous, as next
@@ -191,21 +191,23 @@ class PersonTagger(BaseEstimator):
         coef = np.zeros(N_FEATURES, dtype=np.float64)  # float64: the sparse product would convert per call
         coef[data["index"]] = data["value"]
         self.coef_, self.intercept_ = coef, float(data["intercept"])
-        self.pieces_ = None
+        self.pieces_, self._tokenizer, self._cache = None, None, None
         if "piece_weights" in data:
             self.pieces_ = WordPieces(data["tokenizer"].tobytes().decode("utf-8"), data["piece_weights"])
         return self
 
     def _word_weights(self, words: list[str]) -> np.ndarray:
         """Per word: its vector's weight as the token, as the previous and as the next token."""
-        if not hasattr(self, "_cache") or len(self._cache) > 200_000:
-            self._cache: dict[str, np.ndarray] = {}
+        if getattr(self, "_tokenizer", None) is None:
             self._tokenizer = self.pieces_.tokenizer()
-        missing = sorted({w for w in words if w not in self._cache})
+        cache = getattr(self, "_cache", None)
+        if cache is None or len(cache) > 200_000:
+            cache = self._cache = {}  # a local reference: another thread may start a new one
+        missing = sorted({w for w in words if w not in cache})
         if missing:
             for word, row in zip(missing, self.pieces_.word_rows(missing, self._tokenizer), strict=True):
-                self._cache[word] = row
-        return np.array([self._cache[w] for w in words])
+                cache[word] = row
+        return np.array([cache[w] for w in words])
 
     def token_logits(self, tokens: list[str]) -> np.ndarray:
         """Log-odds that each token is part of a name."""
