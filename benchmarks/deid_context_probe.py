@@ -28,8 +28,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 
 from nlp.deid import Deidentifier, train  # noqa: E402
 from nlp.deid.evaluate import DATA, load_conll, load_presidio, policy_view, score  # noqa: E402
-from nlp.deid.lexicon import load  # noqa: E402
-from nlp.deid.person import PersonTagger, _context, token_features, tokenize  # noqa: E402
+from nlp.deid.person import PersonTagger, tokenize  # noqa: E402
 from nlp.themes.embed import _load, token_states  # noqa: E402
 
 
@@ -75,23 +74,11 @@ class ContextTagger(PersonTagger):
         states = np.vstack([s for s in word_states(sequences, self.layers) if len(s)])
         self.pca_ = PCA(64, random_state=0).fit(states[::5])
         self.scale_ = np.sqrt(self.pca_.explained_variance_)
-        tokenizer = pieces.tokenizer()
-        rows, y = [], []
-        for tokens, tags in zip(sequences, labels, strict=True):
-            rows.extend(token_features(tokens, load()))
-            y.extend(tags)
-        dense = np.hstack([
-            np.vstack([_context(pieces.word_rows(t, tokenizer)) for t in sequences if t]),
-            self.pca_.transform(states) / self.scale_,
-        ]).astype(np.float32)
-        X = sp.hstack([self._hasher().transform(rows), sp.csr_matrix(dense)]).tocsr()
-        model = LogisticRegression(C=self.C, max_iter=2000, solver="liblinear").fit(X, np.asarray(y))
-        coef = model.coef_.ravel()
-        n = self._hasher().n_features
-        self.coef_, self.intercept_ = coef[:n], float(model.intercept_[0])
-        d = pieces.table.shape[1]
-        self.pieces_ = type(pieces)(pieces.tokenizer_json, (pieces.table @ coef[n:n + 3 * d].reshape(3, d).T).astype(np.float32))
-        self.context_coef_ = coef[n + 3 * d:]
+        reduced = (self.pca_.transform(states) / self.scale_).astype(np.float32)
+        X = sp.hstack([self.design_matrix(sequences, pieces), sp.csr_matrix(reduced)]).tocsr()
+        y = np.asarray([tag for _, tags in zip(sequences, labels, strict=True) for tag in tags])
+        model = LogisticRegression(C=self.C, max_iter=2000, solver="liblinear").fit(X, y)
+        self.context_coef_ = self.adopt(model.coef_.ravel(), float(model.intercept_[0]), pieces)
         return self
 
     def token_logits(self, tokens: list[str]) -> np.ndarray:

@@ -150,8 +150,8 @@ def _short(text: str) -> bool:
 def _plain_words(value: str, common: float = 0.0) -> bool:
     """Lower-case ordinary English words that no name list holds ("antelope", "riff"): in text
     whose writer capitalizes sentences, or in a query or label ("annuity"), such a word is not
-    a name. Unknown words ("krillin")
-    and words that are names too ("rick", "mason") stay the tagger's call."""
+    a name. Unknown words ("krillin") and words that are names too ("rick", "mason") stay the
+    tagger's call."""
     if not value.islower():
         return False
     lex = load()
@@ -212,9 +212,10 @@ class Deidentifier(BaseEstimator):
             # How common a word must be to count as ordinary: any English word in capitalized
             # text; in a query or label, only common ones (not "zoltan": zipf 2.4).
             common = 0.0 if _normally_cased(text) else 3.0 if _short(text) else None
-            spans.extend(s for s in self.tagger_.find(text)
-                         if not self._allowed(text[s.start:s.end]) and not self._region(text[s.start:s.end])
-                         and not (common is not None and _plain_words(text[s.start:s.end], common)))
+            for s in self.tagger_.find(text):
+                value = text[s.start:s.end]
+                if not (self._region(value) or (common is not None and _plain_words(value, common))):
+                    spans.append(s)
             spans.extend(self._speaker_labels(text))
             if self.roster is not None:
                 spans.extend(self.roster.find(text))

@@ -194,13 +194,15 @@ def datasets(data: Path) -> dict[str, list[Example]]:
     return sets
 
 
-def _print(name: str, result: dict) -> None:
+def _print(name: str, result: dict, examples: list[Example]) -> None:
     o = result["overall"]
     print(f"\n== {name}: {result['texts']} texts, {result['kb_per_cpu_second']:.0f} KB/CPU-s")
     if not result["recall_by_gold_kind"]:
         print("  spans found, by kind (every one counted as over-redaction):")
         for k, m in result["precision_by_predicted_kind"].items():
             print(f"    {k:<18} {m['spans']}")
+        found = sum(m["spans"] for m in result["precision_by_predicted_kind"].values())
+        print(f"  {found} spans in {result['texts']} texts ({sum(len(e.text) for e in examples)} characters)")
         return
     for level in ("char", "span"):
         m = o[level]
@@ -230,11 +232,7 @@ def main() -> None:
     print("Policy view: without gold spans kept on purpose (countries, US states, ages <= 89, a bare year/weekday/month).")
     print("BANKING77 test (CC BY 4.0, Casanueva et al. 2020) has no annotations: its spans measure over-redaction.")
     for name, result in results.items():
-        _print(name, result)
-        if not any(e.spans for e in sets[name]):
-            chars = sum(len(e.text) for e in sets[name])
-            found = sum(m["spans"] for m in result["precision_by_predicted_kind"].values())
-            print(f"  {found} spans in {result['texts']} texts ({chars} characters)")
+        _print(name, result, sets[name])
 
 
 if __name__ == "__main__":

@@ -152,29 +152,38 @@ class PersonTagger(BaseEstimator):
     def fit(self, sequences: list[list[str]], labels: list[list[int]],
             embeddings: WordPieces | None = None) -> PersonTagger:
         """Learn from token sequences and 0/1 person tags; ``embeddings`` adds word vectors."""
+        X = self.design_matrix(sequences, embeddings)
+        y = np.asarray([tag for _, tags in zip(sequences, labels, strict=True) for tag in tags])
+        model = LogisticRegression(C=self.C, max_iter=2000, solver="liblinear").fit(X, y)
+        self.adopt(model.coef_.ravel(), float(model.intercept_[0]), embeddings)
+        return self
+
+    def design_matrix(self, sequences: list[list[str]], embeddings: WordPieces | None = None):
+        """One row per token: the hashed features, then (with ``embeddings``) the word vectors
+        of the token and its neighbours."""
         import scipy.sparse as sp
 
         lex = load()
-        rows, y = [], []
-        for tokens, tags in zip(sequences, labels, strict=True):
-            rows.extend(token_features(tokens, lex))
-            y.extend(tags)
-        X = self._hasher().transform(rows)
-        if embeddings is not None:
-            tokenizer = embeddings.tokenizer()
-            dense = np.vstack([_context(embeddings.word_rows(tokens, tokenizer)) for tokens in sequences if tokens])
-            X = sp.hstack([X, sp.csr_matrix(dense)]).tocsr()
-        model = LogisticRegression(C=self.C, max_iter=2000, solver="liblinear")
-        model.fit(X, np.asarray(y))
-        coef = model.coef_.ravel()
+        X = self._hasher().transform([f for tokens in sequences for f in token_features(tokens, lex)])
+        if embeddings is None:
+            return X
+        tokenizer = embeddings.tokenizer()
+        dense = np.vstack([_context(embeddings.word_rows(tokens, tokenizer)) for tokens in sequences if tokens])
+        return sp.hstack([X, sp.csr_matrix(dense)]).tocsr()
+
+    def adopt(self, coef: np.ndarray, intercept: float, embeddings: WordPieces | None = None) -> np.ndarray:
+        """Take learned weights laid out as ``design_matrix`` lays out columns; returns the
+        weights of any columns past those (a caller's own features)."""
         self.coef_ = coef[:N_FEATURES].astype(np.float64)
-        self.intercept_ = float(model.intercept_[0])
+        self.intercept_ = intercept
         self.pieces_, self._tokenizer, self._cache = None, None, None
+        end = N_FEATURES
         if embeddings is not None:
             d = embeddings.table.shape[1]
-            weights = coef[N_FEATURES:].reshape(3, d).T  # columns: as the token, as previous, as next
+            end += 3 * d
+            weights = coef[N_FEATURES:end].reshape(3, d).T  # columns: as the token, as previous, as next
             self.pieces_ = WordPieces(embeddings.tokenizer_json, (embeddings.table @ weights).astype(np.float32))
-        return self
+        return coef[end:]
 
     def save(self, path: Path = MODEL_PATH) -> None:
         nz = np.flatnonzero(self.coef_)
@@ -198,12 +207,12 @@ class PersonTagger(BaseEstimator):
 
     def _word_weights(self, words: list[str]) -> np.ndarray:
         """Per word: its vector's weight as the token, as the previous and as the next token."""
-        if getattr(self, "_tokenizer", None) is None:
+        if self._tokenizer is None:
             self._tokenizer = self.pieces_.tokenizer()
-        cache = getattr(self, "_cache", None)
+        cache = self._cache
         if cache is None or len(cache) > 200_000:
             cache = self._cache = {}  # a local reference: another thread may start a new one
-        missing = sorted({w for w in words if w not in cache})
+        missing = list({w for w in words if w not in cache})
         if missing:
             for word, row in zip(missing, self.pieces_.word_rows(missing, self._tokenizer), strict=True):
                 cache[word] = row

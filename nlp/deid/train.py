@@ -147,10 +147,16 @@ JOBS = ("nurse teacher accountant engineer mechanic packager technician electric
         "analyst librarian pharmacist carpenter welder clerk auditor dispatcher courier chef surveyor").split()
 
 
+def _surnames() -> list[str]:
+    """The 40,000 most common Census surnames, most common first."""
+    ranks = load().last_rank
+    return sorted(ranks, key=ranks.get)[:40000]
+
+
 def _not_names(rng: random.Random, n: int) -> tuple[list[list[str]], list[list[int]]]:
     import pycountry
 
-    lasts = sorted(load().last_rank, key=load().last_rank.get)[:40000]
+    lasts = _surnames()
     countries = sorted(c.name for c in pycountry.countries if len(c.name) < 25)
     seqs, labels = [], []
     for _ in range(n):
@@ -209,7 +215,7 @@ def _label_text(text: str, spans: list[tuple[int, int]]) -> tuple[list[str], lis
 def _templates(rng: random.Random, n: int) -> tuple[list[list[str]], list[list[int]]]:
     lex = load()
     firsts = sorted(lex.first_rank, key=lex.first_rank.get)
-    lasts = sorted(lex.last_rank, key=lex.last_rank.get)[:40000]
+    lasts = _surnames()
     seqs, labels = [], []
     for _ in range(n):
         template = rng.choice(TEMPLATES)
