@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from whoosh import columns, fields, highlight, index, qparser, query, sorting
+from whoosh import columns, fields, highlight, index, qparser, query, sorting, spelling
 from whoosh.filedb.filestore import FileStorage
 from whoosh.analysis import StemmingAnalyzer
 
@@ -82,6 +82,39 @@ def _quiet_leaks() -> Iterator[dict]:
         finally:
             if state["failed"]:  # only then: a full collection costs milliseconds
                 gc.collect()
+
+
+# "Every indexed document may be returned": the one scope that is not a set of document numbers.
+ALL = None
+
+
+class _ScopedCorrector(spelling.Corrector):
+    """Spelling suggestions from the words of the documents a search may return, never from
+    the rest of the index: a word that only another study uses is no suggestion, and its
+    frequency elsewhere does not rank one. At most ``budget`` candidate words are checked."""
+
+    def __init__(self, searcher, scope, budget: int = 200) -> None:
+        self.searcher = searcher
+        self.scope = scope
+        self.budget = budget
+
+    def count(self, word: str) -> int:
+        reader = self.searcher.reader()
+        if self.scope is ALL:
+            return reader.doc_frequency("text", word)
+        try:
+            ids = self.searcher.postings("text", word).all_ids()
+        except Exception:  # noqa: BLE001 - a term absent from the index (TermNotFound)
+            return 0
+        return sum(1 for d in ids if d in self.scope)
+
+    def _suggestions(self, text: str, maxdist: int, prefix: int):
+        for checked, word in enumerate(self.searcher.reader().terms_within("text", text, maxdist, prefix=prefix)):
+            if checked >= self.budget:
+                return
+            found = self.count(word)
+            if found:
+                yield -(maxdist + 0.5 / found), word
 
 
 class WhooshBackend(SearchBackend):
@@ -212,7 +245,9 @@ class WhooshBackend(SearchBackend):
         with ix.searcher() as s:
             access = self._filter(s, ix.latest_generation(), allowed, self._facet_clause(q))
             parsed = self._parser(ix).parse(q.text.strip())
-            docs = sorted(d for d in s.docs_for_query(parsed) if access is None or d in access)[:limit]
+            if access is not ALL and not access:
+                return []
+            docs = sorted(d for d in s.docs_for_query(parsed) if access is ALL or d in access)[:limit]
             # The passage id is a stored field; reading it doc by doc is fine at this scale.
             return sorted(int(s.stored_fields(d)["passage_id"]) for d in docs)
 
@@ -243,14 +278,18 @@ class WhooshBackend(SearchBackend):
 
     def _filter(self, searcher, generation: int, allowed: set[int], clause: query.Query | None):
         """The documents a search may return, as a set of document numbers: those of the
-        studies the user may read, narrowed by the facet and date filters. None when there is
-        nothing to narrow. Cached per index generation, as search engines cache filter bitsets:
-        a filter value (a service, a channel) matches tens of thousands of passages, and
-        intersecting its postings with the query's, in Python, cost more than the query."""
+        studies the user may read, narrowed by the facet and date filters. ``ALL`` only when
+        every indexed document is readable and nothing narrows it; an empty set when nothing
+        is (a caller must then return nothing: Whoosh reads an empty filter as no filter).
+        Cached per index generation, as search engines cache filter bitsets: a filter value
+        (a service, a channel) matches tens of thousands of passages, and intersecting its
+        postings with the query's, in Python, cost more than the query."""
         indexed = {int(t) for t in searcher.reader().field_terms("study")}
         wanted = indexed & allowed
+        if not wanted:
+            return set()
         if wanted == indexed and clause is None:
-            return None
+            return ALL
         key = (generation, frozenset(wanted), repr(clause))
         found = self._filters.get(key)
         if found is None:
@@ -289,6 +328,8 @@ class WhooshBackend(SearchBackend):
         with ix.searcher() as s:
             clause = self._facet_clause(q)
             access = self._filter(s, ix.latest_generation(), allowed, clause)
+            if access is not ALL and not access:
+                return self._nothing(q)
             parser = self._parser(ix)
             text = q.text.strip()
             error = None
@@ -328,13 +369,26 @@ class WhooshBackend(SearchBackend):
                     values = sorted(((str(k), v) for k, v in counts.items() if k not in (None, "")),
                                     key=lambda kv: (-kv[1], kv[0]))
                     facets.append(Facet(name, label, [FacetValue(k, v) for k, v in values[:20]]))
-            suggestion = None
-            if text and len(results) == 0:
-                corrected = s.correct_query(parsed, text)
-                if corrected.query != parsed:
-                    suggestion = corrected.string
+            suggestion = self._suggest(s, parsed, text, access) if text and len(results) == 0 else None
             total = len(results)
             return SearchResults(total, page, max(results.pagecount, 1), hits, facets, suggestion, error)
+
+    @staticmethod
+    def _nothing(q: SearchQuery) -> SearchResults:
+        facets = [Facet(name, label, []) for name, (_f, label, _m) in FACETS.items()] if q.facets else []
+        return SearchResults(0, max(q.page, 1), 1, [], facets)
+
+    @staticmethod
+    def _suggest(searcher, parsed: query.Query, text: str, access) -> str | None:
+        """"Did you mean": the query's words that no readable document has, each replaced by
+        the closest word that one has."""
+        corrector = _ScopedCorrector(searcher, access)
+        wrong = [(field, word) for field, word in parsed.iter_all_terms()
+                 if field == "text" and isinstance(word, str) and not corrector.count(word)]
+        if not wrong:
+            return None
+        corrected = searcher.correct_query(parsed, text, correctors={"text": corrector}, terms=wrong)
+        return corrected.string if corrected.query != parsed else None
 
     def _hit(self, hit) -> Hit:
         stored = hit.fields()
@@ -359,6 +413,8 @@ class WhooshBackend(SearchBackend):
             if docnum is None or int(s.stored_fields(docnum)["study"]) not in allowed:
                 return []
             access = self._filter(s, ix.latest_generation(), allowed, None)
+            if access is not ALL and not access:
+                return []
             # Enough key terms that a passage made of rare words still finds its neighbours.
             results = s.more_like(docnum, "text", top=limit, numterms=15, filter=access)
             results.formatter = highlight.HtmlFormatter(tagname="mark", classname="rr-hit", between=" … ")
