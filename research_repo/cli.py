@@ -539,7 +539,7 @@ def search_command(query: str, study_name: str | None, limit: int, as_json: bool
     try:
         results = search_pkg.backend(app).search(search_pkg.SearchQuery(text=query, per_page=limit, facets=False),
                                                  study_ids)
-    except search_pkg.IndexUnavailable as exc:
+    except (search_pkg.IndexUnavailable, search_pkg.QueryRejected) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(asdict(results), indent=2, default=str))

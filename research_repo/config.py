@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     # Theme vectors: "lsa" (scikit-learn only) or "minilm" (the embedding extra).
     "THEME_VECTORS": "lsa",
     "WTF_CSRF_TIME_LIMIT": None,
+    # Search: a search is stopped after this many seconds; each user runs at most this many at once.
+    "SEARCH_TIME_LIMIT_SECONDS": 5,
+    "SEARCH_MAX_CONCURRENT_PER_USER": 2,
 }
 
 _INT_KEYS = (
@@ -58,6 +61,8 @@ _INT_KEYS = (
     "IMPORT_CHUNK_SIZE",
     "MAX_PASSAGE_CHARS",
     "TRUSTED_PROXIES",
+    "SEARCH_TIME_LIMIT_SECONDS",
+    "SEARCH_MAX_CONCURRENT_PER_USER",
 )
 
 
@@ -133,7 +138,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         value = cfg.get(key_name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             problems.append(f"{ENV_PREFIX}_{key_name} must be a whole number >= 0, not {value!r}")
-    for key_name in ("SESSION_HOURS", "LOGIN_MAX_FAILURES_PER_USER", "LOGIN_FAILURE_WINDOW_MINUTES"):
+    for key_name in ("SESSION_HOURS", "LOGIN_MAX_FAILURES_PER_USER", "LOGIN_FAILURE_WINDOW_MINUTES",
+                     "SEARCH_TIME_LIMIT_SECONDS", "SEARCH_MAX_CONCURRENT_PER_USER"):
         if cfg.get(key_name) == 0:
             problems.append(f"{ENV_PREFIX}_{key_name} must be at least 1")
     if problems:

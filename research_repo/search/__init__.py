@@ -11,7 +11,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from .types import FACETS, Facet, FacetValue, Hit, IndexUnavailable, SearchBackend, SearchQuery, SearchResults
+from .types import (FACETS, MAX_RESULT_DEPTH, Facet, FacetValue, Hit, IndexUnavailable, QueryRejected, SearchBackend,
+                    SearchQuery, SearchResults)
 
 _KEY = "research_repo.search_backend"
 
@@ -23,9 +24,10 @@ def backend(app: Flask) -> SearchBackend:
         from .whoosh_backend import WhooshBackend
 
         index_dir = Path(app.config["INDEX_DIR"])
-        found = app.extensions[_KEY] = WhooshBackend(index_dir)
+        found = app.extensions[_KEY] = WhooshBackend(index_dir,
+                                                     time_limit=float(app.config["SEARCH_TIME_LIMIT_SECONDS"]))
     return found
 
 
-__all__ = ["FACETS", "Facet", "FacetValue", "Hit", "IndexUnavailable", "SearchBackend", "SearchQuery",
-           "SearchResults", "backend"]
+__all__ = ["FACETS", "MAX_RESULT_DEPTH", "Facet", "FacetValue", "Hit", "IndexUnavailable", "QueryRejected",
+           "SearchBackend", "SearchQuery", "SearchResults", "backend"]

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from ..services.errors import ValidationError
+
 # Facet name -> (index field, label, multi-valued)
 FACETS: dict[str, tuple[str, str, bool]] = {
     "study": ("study", "Study", False),
@@ -24,6 +26,22 @@ FACETS: dict[str, tuple[str, str, bool]] = {
 
 class IndexUnavailable(Exception):
     """The index is missing, being rebuilt, or unreadable; search says so instead of failing."""
+
+
+class QueryRejected(ValidationError):
+    """A query the back end will not run as typed (too costly, or unreadable): the message says
+    what to change, and never repeats what was typed. A 400 at the web edge."""
+
+
+# What a query may cost, whatever the back end. A search may also run for at most its time
+# limit (SEARCH_TIME_LIMIT_SECONDS) before it is stopped.
+MAX_QUERY_CHARS = 500
+MAX_QUERY_CLAUSES = 64
+MAX_FUZZY_EDITS = 2
+FUZZY_PREFIX = 1  # a fuzzy word's first letter is never edited
+MIN_WILDCARD_PREFIX = 2  # letters before the first * or ?
+MAX_EXPANDED_TERMS = 1000  # words one prefix, wildcard, fuzzy word or range may stand for
+MAX_RESULT_DEPTH = 10_000  # page x page size
 
 
 @dataclass
@@ -72,7 +90,6 @@ class SearchResults:
     hits: list[Hit]
     facets: list[Facet]
     suggestion: str | None = None
-    error: str | None = None  # a query the parser could not read, in words
 
 
 class SearchBackend(abc.ABC):

@@ -16,11 +16,16 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from whoosh import columns, fields, highlight, index, qparser, query, sorting, spelling
+from itertools import islice
+
+from whoosh import collectors, columns, fields, highlight, index, qparser, query, sorting, spelling
 from whoosh.filedb.filestore import FileStorage
 from whoosh.analysis import StemmingAnalyzer
+from whoosh.searching import ResultsPage
 
-from .types import FACETS, Facet, FacetValue, Hit, IndexUnavailable, SearchBackend, SearchQuery, SearchResults
+from .types import (FACETS, FUZZY_PREFIX, MAX_EXPANDED_TERMS, MAX_FUZZY_EDITS, MAX_QUERY_CHARS, MAX_QUERY_CLAUSES,
+                    MAX_RESULT_DEPTH, MIN_WILDCARD_PREFIX, Facet, FacetValue, Hit, IndexUnavailable, QueryRejected,
+                    SearchBackend, SearchQuery, SearchResults)
 
 
 def make_schema() -> fields.Schema:
@@ -117,9 +122,68 @@ class _ScopedCorrector(spelling.Corrector):
                 yield -(maxdist + 0.5 / found), word
 
 
+# The fields a query may name (``speaker:P1``); any other ``name:`` is read as words. Stored-only
+# and internal fields (title, ids, date) are not searchable: dates come from the date filters.
+SEARCHABLE = ("text", *dict.fromkeys(field for field, _label, _multi in FACETS.values()))
+
+
+def _walk(q: query.Query) -> Iterator[query.Query]:
+    yield q
+    for child in q.children():
+        yield from _walk(child)
+
+
+def check_cost(parsed: query.Query, reader) -> query.Query:
+    """Refuse what would make one search stall the server, with a message that says what to
+    change: fuzzy words beyond 2 edits, wildcards without a 2-letter start, ranges open at an
+    end, any word pattern that stands for more than MAX_EXPANDED_TERMS words, and more than
+    MAX_QUERY_CLAUSES clauses. Fuzzy words keep their first letter."""
+    clauses = 0
+    expanded: dict[int, list] = {}
+    for node in _walk(parsed):
+        if isinstance(node, query.FuzzyTerm):
+            if node.maxdist > MAX_FUZZY_EDITS:
+                raise QueryRejected(f"A fuzzy word allows at most {MAX_FUZZY_EDITS} changed letters: write "
+                                    f"word~1 or word~2.")
+            node.prefixlength = max(node.prefixlength, FUZZY_PREFIX)
+        elif isinstance(node, (query.Wildcard, query.Prefix)):
+            pattern = node.text
+            start = len(pattern) if isinstance(node, query.Prefix) else min(
+                (i for i, ch in enumerate(pattern) if ch in "*?"), default=len(pattern))
+            # Words need two letters before the pattern; a field's values (P1, P2) one.
+            if start < (MIN_WILDCARD_PREFIX if node.field() == "text" else 1):
+                raise QueryRejected(f"Start a word with * or ? with at least {MIN_WILDCARD_PREFIX} letters "
+                                    "(annu* rather than *nuity).")
+        elif isinstance(node, query.RangeMixin):
+            if node.start is None or node.end is None:
+                raise QueryRejected("A range needs both ends ([2021 TO 2023]); for dates, use the date filters.")
+        if isinstance(node, query.MultiTerm) and node.field() in reader.schema.names():
+            words = list(islice(node._btexts(reader), MAX_EXPANDED_TERMS + 1))
+            if len(words) > MAX_EXPANDED_TERMS:
+                raise QueryRejected(f"A pattern in this search stands for more than {MAX_EXPANDED_TERMS:,} words; "
+                                    "add letters to it or use a shorter range.")
+            expanded[id(node)] = words
+        if node.is_leaf():
+            clauses += 1
+    if clauses > MAX_QUERY_CLAUSES:
+        raise QueryRejected(f"This search has more than {MAX_QUERY_CLAUSES} words and patterns; shorten it.")
+    # Patterns become the words they stand for once, not again for every highlighted hit.
+    def expand(node: query.Query) -> query.Query:
+        words = expanded.get(id(node))
+        if words is None:
+            return node
+        field = reader.schema[node.field()]
+        terms = [query.Term(node.field(), field.from_bytes(w) if isinstance(w, bytes) else w, boost=node.boost)
+                 for w in words]
+        return query.NullQuery if not terms else terms[0] if len(terms) == 1 else query.Or(terms)
+
+    return parsed.accept(expand)
+
+
 class WhooshBackend(SearchBackend):
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, *, time_limit: float = 5.0) -> None:
         self.index_dir = Path(index_dir)
+        self.time_limit = time_limit
         self._filters: dict[tuple, set[int]] = {}
         self.lock_path = self.index_dir.parent / f"{self.index_dir.name}.writer.lock"
 
@@ -244,17 +308,25 @@ class WhooshBackend(SearchBackend):
         ix = self._open()
         with ix.searcher() as s:
             access = self._filter(s, ix.latest_generation(), allowed, self._facet_clause(q))
-            parsed = self._parser(ix).parse(q.text.strip())
             if access is not ALL and not access:
                 return []
+            parsed = self._parse(s, q.text.strip())
             docs = sorted(d for d in s.docs_for_query(parsed) if access is ALL or d in access)[:limit]
             # The passage id is a stored field; reading it doc by doc is fine at this scale.
             return sorted(int(s.stored_fields(d)["passage_id"]) for d in docs)
 
-    def _parser(self, ix) -> qparser.QueryParser:
-        parser = qparser.QueryParser("text", ix.schema)
+    def _parse(self, searcher, text: str) -> query.Query:
+        """The typed query, parsed over the searchable fields and checked for cost."""
+        if len(text) > MAX_QUERY_CHARS:
+            raise QueryRejected(f"A search can be at most {MAX_QUERY_CHARS} characters long; shorten it.")
+        schema = searcher.schema
+        parser = qparser.QueryParser("text", fields.Schema(**{name: schema[name] for name in SEARCHABLE}))
         parser.add_plugin(qparser.FuzzyTermPlugin())
-        return parser
+        try:
+            parsed = parser.parse(text)
+        except Exception:  # noqa: BLE001 - the parser is forgiving; this is a last resort
+            raise QueryRejected("That search could not be read; check its quotes, brackets and field names.") from None
+        return check_cost(parsed, searcher.reader())
 
     def doc_count(self) -> int:
         return self._open().doc_count()
@@ -330,13 +402,8 @@ class WhooshBackend(SearchBackend):
             access = self._filter(s, ix.latest_generation(), allowed, clause)
             if access is not ALL and not access:
                 return self._nothing(q)
-            parser = self._parser(ix)
             text = q.text.strip()
-            error = None
-            try:
-                parsed = parser.parse(text) if text else query.Every()
-            except Exception:  # noqa: BLE001 - the parser is forgiving; this is a last resort
-                parsed, error = query.Every(), "That query could not be read; showing everything instead."
+            parsed = self._parse(s, text) if text else query.Every()
             groupedby = None
             if q.facets:
                 groupedby = sorting.Facets()
@@ -348,6 +415,9 @@ class WhooshBackend(SearchBackend):
                     groupedby.add_facet(name, sorting.FieldFacet(field, allow_overlap=multi, maptype=sorting.Count))
             sortedby = sorting.FieldFacet("date", reverse=True) if q.sort == "date" else None
             page = max(q.page, 1)
+            if page * q.per_page > MAX_RESULT_DEPTH:
+                raise QueryRejected(f"Results are listed up to the first {MAX_RESULT_DEPTH:,}; narrow the search "
+                                    "with words or filters, or sort by date.")
             # With no words, walk the filter's postings rather than every document.
             combined = query.ConstantScoreQuery(clause, 0.0) if clause is not None and isinstance(
                 parsed, query.Every) else parsed
@@ -356,8 +426,15 @@ class WhooshBackend(SearchBackend):
             # other query, the count would run the whole query a second time: score and count
             # in one pass instead.
             one_term = isinstance(combined, query.Term) and groupedby is None and sortedby is None
-            results = s.search_page(combined, page, pagelen=q.per_page, filter=access, groupedby=groupedby,
+            collector = s.collector(limit=page * q.per_page, filter=access, groupedby=groupedby,
                                     sortedby=sortedby, terms=False, optimize=one_term)
+            timed = collectors.TimeLimitCollector(collector, timelimit=self.time_limit, use_alarm=False)
+            try:
+                s.search_with_collector(combined, timed)
+            except collectors.TimeLimit:
+                raise QueryRejected(f"This search ran past its {self.time_limit:g}-second limit and was stopped; "
+                                    "add words, filters or a shorter date range.") from None
+            results = ResultsPage(timed.results(), page, q.per_page)
             inner = results.results
             inner.fragmenter = highlight.ContextFragmenter(maxchars=320, surround=80)
             inner.formatter = highlight.HtmlFormatter(tagname="mark", classname="rr-hit", between=" … ")
@@ -371,7 +448,7 @@ class WhooshBackend(SearchBackend):
                     facets.append(Facet(name, label, [FacetValue(k, v) for k, v in values[:20]]))
             suggestion = self._suggest(s, parsed, text, access) if text and len(results) == 0 else None
             total = len(results)
-            return SearchResults(total, page, max(results.pagecount, 1), hits, facets, suggestion, error)
+            return SearchResults(total, page, max(results.pagecount, 1), hits, facets, suggestion)
 
     @staticmethod
     def _nothing(q: SearchQuery) -> SearchResults:
@@ -383,12 +460,18 @@ class WhooshBackend(SearchBackend):
         """"Did you mean": the query's words that no readable document has, each replaced by
         the closest word that one has."""
         corrector = _ScopedCorrector(searcher, access)
-        wrong = [(field, word) for field, word in parsed.iter_all_terms()
-                 if field == "text" and isinstance(word, str) and not corrector.count(word)]
+        wrong = {word for field, word in parsed.iter_all_terms()
+                 if field == "text" and isinstance(word, str) and not corrector.count(word)}
         if not wrong:
             return None
-        corrected = searcher.correct_query(parsed, text, correctors={"text": corrector}, terms=wrong)
-        return corrected.string if corrected.query != parsed else None
+        out, last, changed = [], 0, False
+        for token in searcher.schema["text"].analyzer(text, chars=True, mode="query"):
+            if token.text in wrong and not any(ch.isdigit() for ch in token.text):
+                better = corrector.suggest(token.text, limit=1, maxdist=2, prefix=FUZZY_PREFIX)
+                if better:
+                    out += [text[last:token.startchar], better[0]]
+                    last, changed = token.endchar, True
+        return "".join(out) + text[last:] if changed else None
 
     def _hit(self, hit) -> Hit:
         stored = hit.fields()

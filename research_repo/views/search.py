@@ -2,6 +2,9 @@
 studies the user may read. Requests only read the index; the writer lives in the worker."""
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 
@@ -13,14 +16,36 @@ from .. import access, search
 from ..extensions import db_session
 from ..models import Study
 from ..forms import EmptyForm
-from ..search import FACETS, IndexUnavailable, SearchQuery
+from ..search import FACETS, MAX_RESULT_DEPTH, IndexUnavailable, QueryRejected, SearchQuery
 from ..services import coding, saved_searches
-from ..services.errors import DomainError
+from ..services.errors import DomainError, TooManyAttempts
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("search", __name__)
 
 PER_PAGE = 10
+
+# Searches running now, per user, in this process: one person cannot take every server thread.
+_running: Counter = Counter()
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def _search_slot(user_id: int):
+    limit = current_app.config["SEARCH_MAX_CONCURRENT_PER_USER"]
+    key = (id(current_app._get_current_object()), user_id)
+    with _running_lock:
+        if _running[key] >= limit:
+            raise TooManyAttempts(f"You already have {limit} searches running; wait for them to finish and try "
+                                  "again.", retry_after=2)
+        _running[key] += 1
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running[key] -= 1
+            if not _running[key]:
+                del _running[key]
 
 
 def _date(name: str) -> date | None:
@@ -37,7 +62,7 @@ def parse_args() -> tuple[SearchQuery, list[str]]:
     problems = []
     filters = {name: [v for v in request.args.getlist(name) if v.strip()][:20] for name in FACETS}
     q = SearchQuery(
-        text=request.args.get("q", "")[:500],
+        text=request.args.get("q", ""),
         filters={k: v for k, v in filters.items() if v},
         date_from=_date("from"), date_to=_date("to"),
         sort="date" if request.args.get("sort") == "date" else "relevance",
@@ -47,6 +72,8 @@ def parse_args() -> tuple[SearchQuery, list[str]]:
     for name in ("from", "to"):
         if request.args.get(name, "").strip() and _date(name) is None:
             problems.append(f"The {'start' if name == 'from' else 'end'} date must be written YYYY-MM-DD.")
+    if q.page * q.per_page > MAX_RESULT_DEPTH:
+        problems.append(f"Results are listed up to the first {MAX_RESULT_DEPTH:,}; narrow the search or sort by date.")
     return q, problems
 
 
@@ -56,7 +83,8 @@ def _run(q: SearchQuery):
     study_ids = list(s.scalars(access.readable_study_ids(user)))
     names = {sid: name for sid, name in s.execute(select(Study.id, Study.name).where(Study.id.in_(study_ids)))}
     try:
-        results = search.backend(current_app).search(q, study_ids)
+        with _search_slot(user.id):
+            results = search.backend(current_app).search(q, study_ids)
     except IndexUnavailable as exc:
         return None, str(exc), names
     for facet in results.facets:
@@ -70,9 +98,15 @@ def _run(q: SearchQuery):
 @login_required
 def page():
     q, problems = parse_args()
-    results, unavailable, names = _run(q) if (q.text or q.filters or request.args) else (None, None, {})
+    results, unavailable, names = None, None, {}
+    if not problems and (q.text or q.filters or request.args):
+        try:
+            results, unavailable, names = _run(q)
+        except QueryRejected as exc:
+            problems.append(exc.message)
+    status = 400 if problems else 503 if unavailable else 200
     return _render_page(q, results=results, unavailable=unavailable, problems=problems, study_names=names,
-                        args=request.args, tag_all=_tag_all_target(q, names)), (503 if unavailable else 200)
+                        args=request.args, tag_all=_tag_all_target(q, names) if results else None), status
 
 
 def _tag_all_target(q: SearchQuery, names: dict) -> tuple | None:
@@ -167,7 +201,8 @@ def similar(study_id: int, passage_id: int):
     study = access.get_study(s, current_user(), study_id)
     study_ids = list(s.scalars(access.readable_study_ids(current_user())))
     try:
-        hits = search.backend(current_app).more_like_this(passage_id, study_ids, limit=8)
+        with _search_slot(current_user().id):
+            hits = search.backend(current_app).more_like_this(passage_id, study_ids, limit=8)
         unavailable = None
     except IndexUnavailable as exc:
         hits, unavailable = [], str(exc)
