@@ -28,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "themes" / "banking77" / "train.csv"
+from nlp import evaldata  # noqa: E402
+DATA = evaldata.root() / "themes" / "banking77" / "train.csv"
 
 FIRST = ["Maria", "Deshawn", "Priya", "Tomasz", "Keiko", "Olusegun", "Brittany", "Haruto", "Fatima", "Connor"]
 LAST = ["Alvarez", "Whitfield", "Raghunathan", "Kowalczyk", "Nakamura", "Adeyemi", "Sorensen", "Okafor", "Haddad",

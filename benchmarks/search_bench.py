@@ -36,7 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "search" / "ubuntu_irc_passages.jsonl"
+from nlp import evaldata  # noqa: E402
+DATA = evaldata.root() / "search" / "ubuntu_irc_passages.jsonl"
 
 
 def load_passages(n: int, seed: int = 11) -> list[dict]:

@@ -33,7 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
+from nlp import evaldata  # noqa: E402
+SHARED = evaldata.root()
 
 
 def peak_mb() -> float:

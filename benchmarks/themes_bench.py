@@ -39,7 +39,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data"
+from nlp import evaldata  # noqa: E402
+DATA = evaldata.root()
 BERTOPIC_PY = ROOT / "benchmarks" / ".bertopic-venv" / "bin" / "python"
 ST_PY = ROOT / "benchmarks" / ".st-venv" / "bin" / "python"
 

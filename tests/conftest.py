@@ -1,6 +1,7 @@
 """Fixtures: a fresh migrated SQLite database per test, the app, clients, and factories."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -11,7 +12,23 @@ from research_repo.extensions import get_db
 from research_repo.models import Method, Role
 from research_repo.services import accounts, studies
 
+from nlp import evaldata
+
 from .helpers import PASSWORD, TEST_SECRET, login
+
+REQUIRE_EVAL_DATA = "RESEARCH_REPO_REQUIRE_EVAL_DATA"
+
+
+def pytest_runtest_setup(item):
+    """``@pytest.mark.eval_data("deid")``: the test reads that part of the public evaluation data.
+    Without it the test skips with the setting to fix; with RESEARCH_REPO_REQUIRE_EVAL_DATA set
+    (as .ci/run does) it fails instead, so CI always runs the evaluation floors."""
+    for mark in item.iter_markers("eval_data"):
+        reason = evaldata.missing(*mark.args)
+        if reason and os.environ.get(REQUIRE_EVAL_DATA):
+            pytest.fail(f"{reason} ({REQUIRE_EVAL_DATA} is set)", pytrace=False)
+        if reason:
+            pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

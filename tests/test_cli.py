@@ -108,7 +108,7 @@ def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monke
 
     from lxml import etree
 
-    xsd = Path(__file__).resolve().parents[2] / "shared" / "data" / "refi-qda" / "Project.xsd"
+    xsd = Path(__file__).resolve().parent / "data" / "refi-qda" / "Project.xsd"
     with zipfile.ZipFile(tmp_path / "demo-qdpx") as z:
         doc = etree.fromstring(z.read("project.qde"))
     schema = etree.XMLSchema(etree.parse(str(xsd)))

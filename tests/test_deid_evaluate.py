@@ -1,21 +1,22 @@
 """Floors on the evaluator's figures over the public data, so a regression fails CI.
-The data is read from ../shared/data/deid (see shared/data/SOURCES.md), never copied."""
+The data is read from RESEARCH_REPO_EVAL_DATA/deid (default ../shared/data/deid, see its
+SOURCES.md), never copied: without it these tests skip, and .ci/run makes them mandatory."""
 from __future__ import annotations
 
 import sys
 from unittest import mock
 
-import numpy as np
 import pytest
 
 from nlp.deid import Deidentifier, train
 from nlp.deid.evaluate import DATA, load_conll, load_plain, load_presidio, policy_view, score
-from nlp.deid.person import MODEL_PATH
+from nlp.deid.person import PersonTagger
+
+pytestmark = pytest.mark.eval_data("deid")
 
 
 @pytest.fixture(scope="module")
 def engine():
-    assert DATA.is_dir(), f"{DATA} is missing: the evaluation data lives in shared/ beside the project"
     return Deidentifier().fit()
 
 
@@ -56,6 +57,7 @@ def test_wnut17_dev_person_floor(engine):
     assert result["recall_by_gold_kind"]["PERSON"]["char"] >= 0.85
 
 
+@pytest.mark.eval_data("themes", "banking77", "test.csv")
 def test_over_redaction_ceiling_on_queries_without_names(engine):
     """BANKING77 test queries (never trained on) name nobody: what is found there is mostly
     over-redaction. Measured 75 person spans in 3,080 queries ("cash", "SWIFT", "PIN")."""
@@ -66,14 +68,24 @@ def test_over_redaction_ceiling_on_queries_without_names(engine):
     assert sum(m["spans"] for m in found.values()) <= 95, found
 
 
-def test_shipped_person_model_is_what_the_training_script_makes(tmp_path):
-    """The weights in the repository come from `python -m nlp.deid.train`, nothing else."""
+def _figures(engine) -> dict[str, float]:
+    presidio = score(policy_view(load_presidio(DATA / "presidio_synth_dataset_v2.json")), engine)["overall"]["char"]
+    wnut = score(load_conll(DATA / "wnut17_dev.conll"), engine)["recall_by_gold_kind"]["PERSON"]["char"]
+    return {"presidio_precision": presidio["precision"], "presidio_recall": presidio["recall"], "wnut_person": wnut}
+
+
+@pytest.mark.slow
+@pytest.mark.eval_data("themes", "banking77", "train.csv")
+def test_retraining_reaches_the_shipped_models_figures(tmp_path, engine):
+    """The weights in the repository come from `python -m nlp.deid.train`: retrained here, the
+    tagger scores what the shipped one scores (weights may differ in the last digits between
+    machines' BLAS; the figures a user sees may not)."""
     out = tmp_path / "model.npz"
     with mock.patch.object(sys, "argv", ["train", "--out", str(out)]):
         train.main()
-    built, shipped = np.load(out), np.load(MODEL_PATH)
-    assert np.array_equal(built["index"], shipped["index"])
-    assert np.allclose(built["value"], shipped["value"], atol=1e-6)
-    assert float(built["intercept"]) == pytest.approx(float(shipped["intercept"]))
-    assert np.allclose(built["piece_weights"], shipped["piece_weights"], atol=1e-5)
-    assert np.array_equal(built["tokenizer"], shipped["tokenizer"])
+    shipped = _figures(engine)
+    retrained_engine = Deidentifier().fit()
+    retrained_engine.tagger_ = PersonTagger(threshold=retrained_engine.person_threshold).load(out)
+    retrained = _figures(retrained_engine)
+    for name, value in shipped.items():
+        assert retrained[name] == pytest.approx(value, abs=0.002), (name, retrained, shipped)

@@ -31,7 +31,7 @@ from research_repo.services import fixtures
 
 from .helpers import csrf_token, login
 
-REFI = Path(__file__).resolve().parents[2] / "shared" / "data" / "refi-qda"
+REFI = Path(__file__).resolve().parent / "data" / "refi-qda"  # MIT, see tests/data/SOURCES.md
 
 TRANSCRIPT = """Moderator: How did the first months of retirement go?
 P1: The interim annuity payment was much smaller than I expected and nobody explained why.

@@ -2,7 +2,7 @@
 
     python -m nlp.deid.evaluate [--data DIR] [--json]
 
-Data (read from ../shared/data/deid, never copied): the Presidio synthetic set (MIT,
+Data (read from RESEARCH_REPO_EVAL_DATA/deid, default ../shared/data/deid, never copied): the Presidio synthetic set (MIT,
 microsoft/presidio-research) and WNUT-17 train and dev person and location tags
 (CC BY 4.0, Derczynski et al., W-NUT 2017).
 
@@ -24,9 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import evaldata
 from .engine import Deidentifier
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "deid"
+DATA = evaldata.root() / "deid"
 PRESIDIO_NON_IDENTIFIERS = frozenset({"ORGANIZATION", "TITLE", "NRP"})
 WNUT_IDENTIFIERS = {"person": "PERSON", "location": "LOCATION"}
 

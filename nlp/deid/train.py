@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import evaldata
 from .lexicon import load
 from .person import MODEL_PATH, PersonTagger, WordPieces, tokenize
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = evaldata.root()
 
 # {F} first name, {L} surname, {N} full name; everything else is literal text.
 TEMPLATES = [
