@@ -41,7 +41,8 @@ def _study(session, name: str) -> Study:
     try:
         return studies.get_by_name(session, name)
     except DomainError as exc:
-        raise _fail(exc) from exc
+        # The person at the terminal typed the name; saying it back stores it nowhere.
+        raise click.ClickException(f"No study named {name!r}.") from exc
 
 
 def _require_schema(app: Flask) -> None:
@@ -582,7 +583,7 @@ def themes_run(study_name, by_username, k, kinds, cold, seed, vectors, query) ->
     try:
         with db.writing() as session:
             actor = _user(session, by_username)
-            study = studies.get_by_name(session, study_name)
+            study = _study(session, study_name)
             if not access.can(session, actor, access.Action.CODE, study.id):
                 raise click.ClickException(f"{by_username} may not run themes in {study_name}.")
             matched = None

@@ -88,8 +88,8 @@ def test_outsider_cannot_tell_a_study_exists(app, world):
 
 def test_study_list_shows_only_readable_studies(app, world, make_study):
     users, _ = world
-    make_study("Outsider's own study", users["outsider"])
+    make_study("Another team's study", users["outsider"])
     viewer_page = _client_for(app, "viewer").get("/studies").get_data(as_text=True)
-    assert "Matrix study" in viewer_page and "Outsider&#39;s own study" not in viewer_page
+    assert "Matrix study" in viewer_page and "Another team&#39;s study" not in viewer_page
     admin_page = _client_for(app, "admin").get("/studies").get_data(as_text=True)
-    assert "Matrix study" in admin_page and "Outsider&#39;s own study" in admin_page
+    assert "Matrix study" in admin_page and "Another team&#39;s study" in admin_page

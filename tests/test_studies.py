@@ -40,7 +40,7 @@ def test_invalid_study_form_explains_each_problem(client, signed_in, db):
     response = _post(client, "/studies/new", {**STUDY, "omb_control_number": "3206252"})
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert "An OMB control number looks like 3206-0252" in html
+    assert "The OMB control number should look like 3206-0252" in html
     assert 'aria-describedby="omb_control_number-hint omb_control_number-error"' in html
     assert 'value="USAJOBS applicant interviews"' in html  # what was typed is kept
     response = _post(client, "/studies/new", {**STUDY, "name": "", "omb_expires_on": "not a date"})
@@ -89,7 +89,7 @@ def test_members_are_added_changed_and_removed(client, signed_in, make_user, mak
     assert "Val (val)" in page and "Analyst" in page
     response = _post(client, f"/studies/{study.id}/members", {"username": "nobody", "role": "viewer"})
     assert response.status_code == 400
-    assert "No user named &#39;nobody&#39;" in response.get_data(as_text=True)
+    assert "There is no user with that username" in response.get_data(as_text=True)
     with db.read_session() as s:
         val_id = s.scalar(select(StudyMembership.user_id).where(StudyMembership.role == Role.ANALYST))
     token = csrf_token(page)

@@ -79,6 +79,16 @@ IDS = _set("id", "ticket id", "ticket number", "ticket", "case number", "case id
            "incident number", "incident id", "key", "issue key", "record id", "conversation id", "request id")
 
 
+KNOWN = TITLE | TEXT | NAMES | IDENTIFYING | IDS | frozenset().union(*META.values())
+
+
+def known_column(column: str) -> bool:
+    """A header of the layouts above ("Requester email", "Created at", "CSAT"): vocabulary, not
+    something a person typed about a respondent."""
+    key = _norm(column)
+    return key in KNOWN or re.fullmatch(r"(?:a ?11 )?(" + "|".join(A11_DRIVERS) + r")(?: score| rating)?", key) is not None
+
+
 @dataclass
 class Mapping:
     text: list[str] = field(default_factory=list)  # in order: a title first, then the bodies

@@ -198,9 +198,9 @@ def create_api_token(session: Session, user: User, name: str, *, days: int = 365
         raise ValidationError("Name the token after what will use it.", field="name")
     if len(name) > 80:
         raise ValidationError("Keep the token name under 80 characters.", field="name")
-    from .coding import free_text
+    from .inputs import label
 
-    name, _ = free_text(name, 80, "token name", "name")
+    name, _ = label(name, 80, "token name", "name")
     active = session.scalar(select(func.count()).select_from(ApiToken).where(
         ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)))
     if active >= MAX_TOKENS:

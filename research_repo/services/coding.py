@@ -22,6 +22,7 @@ from . import audit
 from .cells import safe_cell, unsafe_cell
 from .errors import Conflict, NotFound, ValidationError
 from .ingest import deidentifier, label_spans
+from .inputs import free_text
 
 DRIVER_SET = "A-11 drivers"
 HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -33,18 +34,6 @@ GUID_NS = uuid.UUID("6f1c2a4e-9a7b-4c55-8d0e-3b6f0e7c2d11")
 
 def guid(kind: str, object_id: int) -> str:
     return str(uuid.uuid5(GUID_NS, f"{kind}:{object_id}"))
-
-
-def free_text(value: str | None, limit: int, what: str, field_name: str | None = None) -> tuple[str, int]:
-    """Trimmed text with every identifier the engine finds replaced by a marker; the count of
-    replacements lets the page tell the researcher what changed."""
-    value = (value or "").strip()
-    if len(value) > limit:
-        raise ValidationError(f"Keep the {what} under {limit} characters.", field=field_name)
-    if not value:
-        return "", 0
-    result = deidentifier().deidentify(value)
-    return result.text, len(result.replacements)
 
 
 def reindex_passages(session: Session, passage_ids) -> None:

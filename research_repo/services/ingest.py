@@ -30,7 +30,7 @@ from nlp.segment import NUMBERED, ROLE_WORDS, Piece, assign_roles, paragraphs, s
 
 from ..ingest.documents import DOCUMENT_FORMATS, extension, read_document
 from ..ingest.errors import UnreadableFile
-from ..ingest.mapping import Mapping, build_mapping
+from ..ingest.mapping import Mapping, build_mapping, known_column
 from ..ingest.records import RECORD_FORMATS, BadRecord, Record, Table, parse_datetime, read_table
 from ..models import (
     ImportRejection,
@@ -331,7 +331,7 @@ def start_import(
         raise Conflict(f"{upload.name}: this file is being imported now (import {run.id}); wait for it to finish.")
     table = read_table(upload.name, upload.data, encoding=encoding, sheet=sheet)
     if run is not None:
-        mapping = Mapping(**run.mapping)
+        mapping = restored_mapping(run.mapping, table.columns)
         if len(table) != run.records_total:
             raise Conflict(f"{upload.name}: this file now reads as {len(table)} records, not {run.records_total}; "
                            "it cannot resume. Ask an admin to check the reader version.")
@@ -341,7 +341,7 @@ def start_import(
         run = ImportRun(
             study_id=study.id, kind=kind, format=table.format, content_key=key, status=ImportStatus.RUNNING,
             records_total=len(table), records_read=0, records_stored=0, records_rejected=0,
-            mapping=mapping.as_dict(), stats={"encoding": table.encoding, "unparsed_dates": 0},
+            mapping=stored_mapping(mapping, table.columns), stats={"encoding": table.encoding, "unparsed_dates": 0},
             created_by_id=actor.id if actor else None,
         )
         session.add(run)
@@ -395,7 +395,7 @@ def _prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: 
     texts = [(c, record.fields.get(c, "").strip()) for c in mapping.text]
     texts = [(c, t) for c, t in texts if t]
     if not texts:
-        return f"has no text in {', '.join(repr(c) for c in mapping.text)}"
+        return "has no text in its text columns"
     if mapping.record_id and record.fields.get(mapping.record_id, "").strip():
         key_source = "id\x00" + record.fields[mapping.record_id].strip()
     else:
@@ -446,6 +446,48 @@ def _prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: 
         record.number, key, result.text, spans, result.summary(), attributes,
         created.date() if created else None, meta("channel", 60), meta("segment", 120), meta("journey_stage", 120),
     )
+
+
+def column_labels(columns: list[str]) -> dict[str, str]:
+    """Each column's name as it may be stored and shown: a header of a known layout as it is,
+    any other de-identified (a column can be named after a person, "Notes from Maria Alvarez"),
+    and unique (a suffix when two collapse)."""
+    labels: dict[str, str] = {}
+    taken: set[str] = set()
+    for number, column in enumerate(columns, 1):
+        known = known_column(column)
+        shown = (" ".join(column.split())[:120] if known else _short(column, 120)) or f"column {number}"
+        if shown in taken:
+            shown = f"{shown} (column {number})"
+        taken.add(shown)
+        labels[column] = shown
+    return labels
+
+
+def _map_columns(mapping: dict, names: dict[str, str]) -> dict:
+    def one(column):
+        return names.get(column, column) if isinstance(column, str) else column
+
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, list):
+            out[key] = [one(c) for c in value]
+        elif isinstance(value, dict):
+            out[key] = {role: one(c) for role, c in value.items()}
+        else:
+            out[key] = one(value)
+    return out
+
+
+def stored_mapping(mapping: Mapping, columns: list[str]) -> dict:
+    """The mapping as the database keeps it: column labels, never the file's own column names."""
+    return _map_columns(mapping.as_dict(), column_labels(columns))
+
+
+def restored_mapping(stored: dict, columns: list[str]) -> Mapping:
+    """The mapping of a resumed import, on the file's columns again (the same file: its key matched)."""
+    back = {shown: column for column, shown in column_labels(columns).items()}
+    return Mapping(**_map_columns(stored, back))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -618,15 +660,18 @@ def display_name(filename: str | None) -> str:
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
-    spaced = re.sub(r"[_\-.]+", " ", stem)
-    spans = label_spans(spaced)
+    # First as written (an email or phone keeps its dots and hyphens), then with separators as
+    # spaces (names: "maria_alvarez").
     shown = stem
-    if spans:
-        parts, pos = [], 0
-        for sp in spans:
-            parts.append(spaced[pos:sp.start] + f"[{sp.kind.value}]")
-            pos = sp.end
-        shown = "".join(parts) + spaced[pos:]
+    for spaced in (False, True):
+        text = re.sub(r"[_\-.]+", " ", shown) if spaced else shown
+        spans = [sp for sp in label_spans(text) if spaced or sp.kind.value != "PERSON"]
+        if spans:
+            parts, pos = [], 0
+            for sp in spans:
+                parts.append(text[pos:sp.start] + f"[{sp.kind.value}]")
+                pos = sp.end
+            shown = "".join(parts) + text[pos:]
     return f"{shown}.{ext.lower()}" if ext else shown
 
 

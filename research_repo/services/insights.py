@@ -32,7 +32,8 @@ from ..models import (
 )
 from ..models._types import utcnow
 from . import audit
-from .coding import free_text, get_highlight, get_passage, get_theme, highlight_text
+from .coding import get_highlight, get_passage, get_theme, highlight_text
+from .inputs import free_text
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 THIN_INSIGHTS = 2  # a question with fewer published-or-reviewed insights than this has thin evidence
@@ -328,16 +329,17 @@ def create_question(session: Session, actor: User, agency: str, number: str, tex
                     strategic_goal: str = "") -> LearningAgendaQuestion:
     if not actor.role.can_create_study():
         raise PermissionDenied("Only researchers and administrators can add learning-agenda questions.")
-    agency, number = " ".join(agency.split()), " ".join(number.split())
-    if not agency or not number:
-        raise ValidationError("Give the agency and the question number, for example OPM and Q12.", field="number")
+    from .inputs import AGENCY, QUESTION_NUMBER, code
+
+    agency = code(agency, AGENCY, "agency", "OPM (capital letters)", "agency", required=True)
+    number = code(number, QUESTION_NUMBER, "question number", "Q12 or 3.2", "number", required=True)
     text, _ = free_text(text, 2000, "question", "text")
     if not text:
         raise ValidationError("Write the question.", field="text")
     goal, _ = free_text(strategic_goal, 2000, "strategic goal", "strategic_goal")
     if session.scalar(select(LearningAgendaQuestion.id).where(LearningAgendaQuestion.agency == agency,
                                                               LearningAgendaQuestion.number == number)):
-        raise Conflict(f"{agency} already has a question {number}.", field="number")
+        raise Conflict("This agency already has a question with that number.", field="number")
     q = LearningAgendaQuestion(agency=agency[:40], number=number[:20], text=text, strategic_goal=goal)
     session.add(q)
     session.flush()

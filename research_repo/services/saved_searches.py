@@ -2,23 +2,18 @@
 and refused if anything in it looks like an identifier, so none is stored."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import SavedSearch, User
 from . import audit
 from .errors import Conflict, NotFound, ValidationError
-from .ingest import deidentifier
+from .inputs import refuse_identifiers
 
 MAX_PER_USER = 200
-
-
-def _check_free_of_identifiers(value: str, field: str, what: str) -> None:
-    spans = deidentifier().find(value)
-    if spans:
-        kinds = sorted({s.kind.value.lower() for s in spans})
-        raise ValidationError(f"The {what} looks like it contains an identifier ({', '.join(kinds)}), so it "
-                              "cannot be saved. Remove it and try again.", field=field)
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def save(session: Session, user: User, name: str, params: dict) -> SavedSearch:
@@ -27,8 +22,8 @@ def save(session: Session, user: User, name: str, params: dict) -> SavedSearch:
         raise ValidationError("Give the search a name.", field="name")
     if len(name) > 120:
         raise ValidationError("Keep the name under 120 characters.", field="name")
-    _check_free_of_identifiers(name, "name", "name")
-    _check_free_of_identifiers(str(params.get("q", "")), "q", "search")
+    refuse_identifiers(name, "name", "name")
+    params = _checked_params(params)
     if session.scalar(select(SavedSearch.id).where(SavedSearch.user_id == user.id, SavedSearch.name == name)):
         raise Conflict("You already have a saved search with that name.", field="name")
     if len(list_for(session, user)) >= MAX_PER_USER:
@@ -38,6 +33,29 @@ def save(session: Session, user: User, name: str, params: dict) -> SavedSearch:
     session.flush()
     audit.record(session, user, "search.save", object_type="saved_search", object_id=saved.id)
     return saved
+
+
+def _checked_params(params: dict) -> dict:
+    """A saved search's parameters, stored as typed or refused: the query and every filter value
+    are checked for identifiers, dates must be dates, the sort one of two."""
+    from ..search import FACETS
+
+    out: dict = {}
+    for key, value in params.items():
+        if key == "q":
+            out[key] = refuse_identifiers(str(value)[:500], "search", "q")
+        elif key in ("from", "to"):
+            if not DATE.fullmatch(str(value)):
+                raise ValidationError("Dates in a saved search are written YYYY-MM-DD.", field=key)
+            out[key] = str(value)
+        elif key == "sort":
+            out[key] = "date" if value == "date" else "relevance"
+        elif key in FACETS:
+            values = value if isinstance(value, list) else [value]
+            out[key] = [refuse_identifiers(str(v)[:200], "filter value", key) for v in values[:20]]
+        else:
+            raise ValidationError("A saved search holds a query, filters, dates and a sort order only.")
+    return out
 
 
 def list_for(session: Session, user: User) -> list[SavedSearch]:

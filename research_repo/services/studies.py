@@ -10,11 +10,8 @@ from sqlalchemy.orm import Session
 
 from .. import access
 from ..models import Method, Role, Source, Study, StudyMembership, User
-from . import audit, coding
+from . import audit, coding, inputs
 from .errors import Conflict, NotFound, ValidationError
-
-# OMB control numbers are four digits, a hyphen, four digits (e.g. 3206-0252).
-OMB_CONTROL_NUMBER = re.compile(r"^\d{4}-\d{4}$")
 
 
 @dataclass
@@ -27,29 +24,27 @@ class StudyInput:
     omb_expires_on: date | None = None
     retention_until: date | None = None
 
-    def cleaned(self) -> StudyInput:
-        name = (self.name or "").strip()
-        service = (self.service or "").strip()
-        number = (self.omb_control_number or "").strip() or None
-        if not name:
+    def cleaned(self) -> tuple[StudyInput, int]:
+        """The input with its free text de-identified, and how many identifiers were replaced."""
+        if not " ".join((self.name or "").split()):
             raise ValidationError("Give the study a name.", field="name")
-        if len(name) > 200:
+        if len(" ".join((self.name or "").split())) > 200:
             raise ValidationError("A study name is at most 200 characters.", field="name")
-        if not service:
+        if not (self.service or "").strip():
             raise ValidationError("Say which service the study is about (e.g. Retirement Services).", field="service")
-        if number and not OMB_CONTROL_NUMBER.match(number):
-            raise ValidationError(
-                "An OMB control number looks like 3206-0252 (four digits, hyphen, four digits).",
-                field="omb_control_number",
-            )
+        name, n_name = inputs.label(self.name, 200, "study name", "name")
+        service, n_service = inputs.label(self.service, 120, "service", "service")
+        purpose, n_purpose = inputs.free_text(self.purpose, 5000, "purpose", "purpose")
+        number = inputs.code(self.omb_control_number, inputs.OMB_CONTROL_NUMBER, "OMB control number",
+                             "3206-0252 (four digits, hyphen, four digits)", "omb_control_number")
         if self.omb_expires_on and not number:
             raise ValidationError(
                 "An OMB expiry date needs the OMB control number it belongs to.", field="omb_control_number"
             )
         return StudyInput(
-            name=name, method=self.method, service=service, purpose=(self.purpose or "").strip(),
+            name=name, method=self.method, service=service, purpose=purpose,
             omb_control_number=number, omb_expires_on=self.omb_expires_on, retention_until=self.retention_until,
-        )
+        ), n_name + n_service + n_purpose
 
 
 def _ensure_unique_name(session: Session, name: str, exclude_id: int | None = None) -> None:
@@ -57,12 +52,12 @@ def _ensure_unique_name(session: Session, name: str, exclude_id: int | None = No
     if exclude_id is not None:
         query = query.where(Study.id != exclude_id)
     if session.scalar(query) is not None:
-        raise Conflict(f"A study named {name!r} already exists; choose another name.", field="name")
+        raise Conflict("A study with that name already exists; choose another name.", field="name")
 
 
 def create_study(session: Session, actor: User, data: StudyInput) -> Study:
     access.require_study_creator(actor)
-    data = data.cleaned()
+    data, replaced = data.cleaned()
     _ensure_unique_name(session, data.name)
     study = Study(created_by_id=actor.id, **{f.name: getattr(data, f.name) for f in fields(StudyInput)})
     session.add(study)
@@ -74,12 +69,13 @@ def create_study(session: Session, actor: User, data: StudyInput) -> Study:
     coding.ensure_driver_tags(session, study.id)
     audit.record(session, actor, "study.create", study_id=study.id, object_type="study", object_id=study.id)
     session.flush()
+    study.replaced_identifiers = replaced  # for the page's message; not a column
     return study
 
 
 def update_study(session: Session, actor: User, study_id: int, data: StudyInput) -> Study:
     study = access.get_study(session, actor, study_id, access.Action.EDIT)
-    data = data.cleaned()
+    data, replaced = data.cleaned()
     _ensure_unique_name(session, data.name, exclude_id=study.id)
     changed = [f.name for f in fields(StudyInput) if getattr(study, f.name) != getattr(data, f.name)]
     for name in changed:
@@ -89,6 +85,7 @@ def update_study(session: Session, actor: User, study_id: int, data: StudyInput)
             session, actor, "study.update", study_id=study.id, object_type="study", object_id=study.id, fields=changed
         )
     session.flush()
+    study.replaced_identifiers = replaced
     return study
 
 
@@ -98,7 +95,8 @@ def set_member(session: Session, actor: User, study_id: int, username: str, role
         raise ValidationError("A study member is a researcher, an analyst or a viewer.", field="role")
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        raise ValidationError(f"No user named {username.strip()!r}; an administrator can create the account.", field="username")
+        raise ValidationError("There is no user with that username; an administrator can create the account.",
+                              field="username")
     membership = session.get(StudyMembership, (study.id, user.id))
     action = "study.member_update"
     if membership is None:
@@ -170,5 +168,5 @@ def source_count(session: Session, study_id: int) -> int:
 def get_by_name(session: Session, name: str) -> Study:
     study = session.scalar(select(Study).where(func.lower(Study.name) == name.strip().lower()))
     if study is None:
-        raise NotFound(f"No study named {name!r}.")
+        raise NotFound("No study has that name.")
     return study

@@ -574,9 +574,11 @@ def _audit(session: Session, actor: User, run: ThemeRun, what: str, theme_id: in
 
 
 def rename(session: Session, actor: User, run: ThemeRun, theme_id: int, label: str) -> Theme:
-    label = " ".join(label.split())
-    if not 1 <= len(label) <= 200:
+    from .inputs import label as clean_label
+
+    if not 1 <= len(" ".join((label or "").split())) <= 200:
         raise ValidationError("A theme name needs 1 to 200 characters.")
+    label, _ = clean_label(label, 200, "theme name")
     theme = _theme(session, run, theme_id)
     _act(session, actor, run, "rename", f"Renamed “{theme.label}” to “{label}”", [theme])
     theme.label, theme.pinned = label, True

@@ -206,7 +206,7 @@ def passage(study_id: int, passage_id: int):
                 s.commit()
                 note = (f" {replaced} thing{'s' if replaced != 1 else ''} in the memo looked like identifiers and "
                         "were replaced.") if replaced else ""
-                flash(f"Highlighted “{coding.highlight_text(h)[:80]}”.{note}", "success")
+                flash(f"Highlight {h.id} saved.{note}", "success")
                 return redirect(url_for(".passage", study_id=study.id, passage_id=p.id))
         else:
             errors, status = ["The form expired; try again."], 400

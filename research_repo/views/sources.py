@@ -103,7 +103,8 @@ def upload(study_id: int):
                 del data
         failed = [r for r in results if not r["ok"]]
         if results and not failed and len(results) == 1:
-            flash(f"{results[0]['name']}: {results[0]['message']}", "success")
+            # The message only: a flash sits in the session cookie, and a file name is typed text.
+            flash(results[0]["message"], "success")
             return redirect(results[0]["url"])
         if failed:
             status = max(r["status"] for r in failed) if len(failed) == len(results) else 400

@@ -7,7 +7,7 @@ from .. import access
 from ..extensions import db_session
 from ..forms import EmptyForm, MemberForm, StudyForm, attach_error
 from ..models import Method, Role
-from ..services import ingest, studies
+from ..services import ingest, inputs, studies
 from ..services.errors import DomainError
 from ..web_auth import current_user, login_required
 
@@ -49,7 +49,7 @@ def create():
             attach_error(form, exc)
         else:
             s.commit()
-            flash(f"Study created: {study.name}.", "success")
+            flash("Study created." + inputs.replaced_note(study.replaced_identifiers), "success")
             return redirect(url_for("studies.detail", study_id=study.id))
     status = 400 if form.errors or form.form_errors else 200
     return render_template("studies/form.html", form=form, study=None), status
@@ -82,14 +82,14 @@ def edit(study_id: int):
         form.method.data = study.method.value
     if form.validate_on_submit():
         try:
-            studies.update_study(s, current_user(), study.id, _input(form))
+            saved = studies.update_study(s, current_user(), study.id, _input(form))
         except DomainError as exc:
             s.rollback()
             attach_error(form, exc)
             study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
         else:
             s.commit()
-            flash("Study saved.", "success")
+            flash("Study saved." + inputs.replaced_note(saved.replaced_identifiers), "success")
             return redirect(url_for("studies.detail", study_id=study.id))
     return _edit_page(study, form, MemberForm(), status=400 if form.errors or form.form_errors else 200)
 

@@ -1,0 +1,83 @@
+"""The one boundary for what people type. Every field of every form and JSON body is either
+
+- **free text**: trimmed, limited, and de-identified before it is stored (the number of
+  replacements comes back so the page can say what was replaced), or
+- a **strict value**: a code, date, enum, id or username that is refused unless it matches
+  its pattern, with a message that says what it should look like (never what was typed).
+
+There is no third kind: nothing typed is stored as it came. Flash messages and errors carry
+counts and ids, never a typed value (a flash sits in the signed, unencrypted session cookie).
+"""
+from __future__ import annotations
+
+import re
+
+from .errors import ValidationError
+
+# The de-identifier is loaded once per process (its tagger and word lists), by the ingest service.
+
+
+def _engine():
+    from .ingest import deidentifier
+
+    return deidentifier()
+
+
+def free_text(value: str | None, limit: int, what: str, field_name: str | None = None) -> tuple[str, int]:
+    """Trimmed text with every identifier the engine finds replaced by a marker, and how many
+    were replaced. Longer than ``limit`` is refused."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise ValidationError(f"Keep the {what} under {limit} characters.", field=field_name)
+    if not value:
+        return "", 0
+    result = _engine().deidentify(value)
+    return result.text, len(result.replacements)
+
+
+def label(value: str | None, limit: int, what: str, field_name: str | None = None, *,
+          required: bool = False) -> tuple[str, int]:
+    """A one-line name (study, service, theme, segment, token): free text with its whitespace
+    collapsed, de-identified."""
+    collapsed = " ".join((value or "").split())
+    if required and not collapsed:
+        raise ValidationError(f"Give the {what}.", field=field_name)
+    return free_text(collapsed, limit, what, field_name)
+
+
+def refuse_identifiers(value: str | None, what: str, field_name: str | None = None) -> str:
+    """Text that must be stored exactly as typed or not at all (a saved query, a filter value):
+    refused when the engine finds an identifier in it, with the kinds it found."""
+    value = value or ""
+    spans = _engine().find(value) if value.strip() else []
+    if spans:
+        kinds = sorted({s.kind.value.lower() for s in spans})
+        raise ValidationError(f"The {what} looks like it contains an identifier ({', '.join(kinds)}), so it "
+                              "cannot be saved. Remove it and try again.", field=field_name)
+    return value
+
+
+def code(value: str | None, pattern: re.Pattern[str], what: str, example: str, field_name: str | None = None, *,
+         required: bool = False) -> str | None:
+    """A strict value: None when empty (unless required), else it must match ``pattern``."""
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise ValidationError(f"Give the {what}, for example {example}.", field=field_name)
+        return None
+    if not pattern.fullmatch(value):
+        raise ValidationError(f"The {what} should look like {example}.", field=field_name)
+    return value
+
+
+def replaced_note(count: int) -> str:
+    """What the page says after storing free text: a count, never the values."""
+    if not count:
+        return ""
+    return f" {count} identifier{'s' if count != 1 else ''} replaced."
+
+
+# Strict values.
+AGENCY = re.compile(r"[A-Z][A-Z0-9&-]{1,15}")  # OPM, SSA, VA, USDA-FNS
+QUESTION_NUMBER = re.compile(r"[A-Za-z]{0,3}\d{1,4}(?:\.\d{1,3})?[a-z]?")  # Q12, 3.2, LA7b
+OMB_CONTROL_NUMBER = re.compile(r"\d{4}-\d{4}")  # 3206-0252
