@@ -160,9 +160,21 @@ def highlights(study_id: int):
     return jsonify(total=total, page=page, per_page=per_page, highlights=[_highlight_json(h) for h in rows])
 
 
+def _ids(value, what: str) -> list[int]:
+    """A list of ids in a JSON body: whole numbers, or a 400 that says so."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        raise ValidationError(f"“{what}” is a list of ids (whole numbers).")
+    return value
+
+
 def _insight_input(data: dict) -> insights.InsightInput:
     drivers = {}
-    for item in data.get("drivers", []):
+    items = data.get("drivers", [])
+    if not isinstance(items, list):
+        raise ValidationError("“drivers” is a list of {\"driver\": ..., \"polarity\": ...} objects.")
+    for item in items:
         try:
             drivers[A11Driver(item["driver"])] = Polarity(item["polarity"])
         except (KeyError, TypeError, ValueError):
@@ -171,7 +183,7 @@ def _insight_input(data: dict) -> insights.InsightInput:
     return insights.InsightInput(statement=str(data.get("statement", "")), service=str(data.get("service") or ""),
                                  journey_stage=str(data.get("journey_stage") or ""),
                                  segment=str(data.get("segment") or ""), drivers=drivers,
-                                 question_ids=[int(q) for q in data.get("questions", []) if str(q).isdigit()])
+                                 question_ids=_ids(data.get("questions"), "questions"))
 
 
 @bp.route("/api/v1/studies/<int:study_id>/insights", methods=["GET", "POST"])
@@ -181,12 +193,13 @@ def insight_list(study_id: int):
     if request.method == "POST":
         st = access.get_study(s, current_user(), study_id, access.Action.CODE)
         data = _body()
-        insight, _ = insights.create(s, current_user(), st, _insight_input(data))
         evidence = data.get("evidence") or {}
-        insights.add_evidence(s, current_user(), insight,
-                              highlight_ids=[int(x) for x in evidence.get("highlights", [])],
-                              passage_ids=[int(x) for x in evidence.get("passages", [])],
-                              theme_ids=[int(x) for x in evidence.get("themes", [])])
+        if not isinstance(evidence, dict):
+            raise ValidationError("“evidence” is an object with lists of highlights, passages and themes.")
+        ids = {kind: _ids(evidence.get(kind), f"evidence.{kind}") for kind in ("highlights", "passages", "themes")}
+        insight, _ = insights.create(s, current_user(), st, _insight_input(data))
+        insights.add_evidence(s, current_user(), insight, highlight_ids=ids["highlights"],
+                              passage_ids=ids["passages"], theme_ids=ids["themes"])
         s.commit()
         return jsonify(_insight_json(s, insight)), 201
     st = access.get_study(s, current_user(), study_id)
