@@ -31,6 +31,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .views import admin, auth, coding, insights, search, sources, studies, themes
 
     app.request_class = sources.InMemoryRequest
+    from .services import accounts
+
+    accounts.configure(password_iterations=app.config["PASSWORD_HASH_ITERATIONS"])
 
     extensions.init_app(app)
     security.init_app(app)

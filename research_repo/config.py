@@ -35,9 +35,16 @@ DEFAULTS: dict[str, Any] = {
     # Number of reverse proxies whose X-Forwarded-* headers are trusted.
     "TRUSTED_PROXIES": 0,
     "SESSION_HOURS": 8,
-    "LOGIN_MAX_FAILURES_PER_USER": 5,
+    # FedRAMP Moderate: a session ends after 15 idle minutes (AC-11/AC-12); 3 consecutive failed
+    # sign-ins within 15 minutes lock the account for 30 (AC-7); unused accounts are disabled after 90 days.
+    "SESSION_IDLE_MINUTES": 15,
+    "LOGIN_MAX_FAILURES_PER_USER": 3,
     "LOGIN_MAX_FAILURES_PER_CLIENT": 20,
     "LOGIN_FAILURE_WINDOW_MINUTES": 15,
+    "LOGIN_LOCKOUT_MINUTES": 30,
+    "ACCOUNT_INACTIVE_DAYS": 90,
+    # PBKDF2-HMAC-SHA256 iterations; production refuses fewer than 600,000.
+    "PASSWORD_HASH_ITERATIONS": 600_000,
     "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
     # Run queued jobs in a thread of the serving process (the embedded default).
     "EMBEDDED_WORKER": True,
@@ -54,6 +61,10 @@ DEFAULTS: dict[str, Any] = {
 
 _INT_KEYS = (
     "SESSION_HOURS",
+    "SESSION_IDLE_MINUTES",
+    "LOGIN_LOCKOUT_MINUTES",
+    "ACCOUNT_INACTIVE_DAYS",
+    "PASSWORD_HASH_ITERATIONS",
     "LOGIN_MAX_FAILURES_PER_USER",
     "LOGIN_MAX_FAILURES_PER_CLIENT",
     "LOGIN_FAILURE_WINDOW_MINUTES",
@@ -138,7 +149,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
         value = cfg.get(key_name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             problems.append(f"{ENV_PREFIX}_{key_name} must be a whole number >= 0, not {value!r}")
-    for key_name in ("SESSION_HOURS", "LOGIN_MAX_FAILURES_PER_USER", "LOGIN_FAILURE_WINDOW_MINUTES",
+    iterations = cfg.get("PASSWORD_HASH_ITERATIONS")
+    if env == "production" and isinstance(iterations, int) and iterations < 600_000:
+        problems.append(f"{ENV_PREFIX}_PASSWORD_HASH_ITERATIONS must be at least 600000 in production")
+    for key_name in ("SESSION_HOURS", "SESSION_IDLE_MINUTES", "LOGIN_MAX_FAILURES_PER_USER",
+                     "LOGIN_FAILURE_WINDOW_MINUTES", "LOGIN_LOCKOUT_MINUTES", "PASSWORD_HASH_ITERATIONS",
                      "SEARCH_TIME_LIMIT_SECONDS", "SEARCH_MAX_CONCURRENT_PER_USER"):
         if cfg.get(key_name) == 0:
             problems.append(f"{ENV_PREFIX}_{key_name} must be at least 1")

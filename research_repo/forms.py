@@ -54,7 +54,8 @@ class NewUserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=80)],
                            render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=120)])
-    role = SelectField("Role", choices=_choices(Role))
+    # Least privilege (AC-6): a new account is a viewer unless an administrator picks more.
+    role = SelectField("Role", choices=_choices(Role), default=Role.VIEWER.value)
     password = PasswordField("Initial password", validators=[DataRequired()],
                              description="At least 12 characters.", render_kw={"autocomplete": "new-password"})
 
@@ -62,6 +63,20 @@ class NewUserForm(FlaskForm):
 class UserUpdateForm(FlaskForm):
     role = SelectField("Role", choices=_choices(Role))
     is_active = BooleanField("Active")
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()],
+                            render_kw={"autocomplete": "current-password"})
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)],
+                             description="At least 12 characters. Your other sign-ins and API tokens end.",
+                             render_kw={"autocomplete": "new-password"})
+
+
+class PasswordResetForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)],
+                             description="At least 12 characters. The user's sessions and API tokens end.",
+                             render_kw={"autocomplete": "new-password"})
 
 
 class UploadForm(FlaskForm):

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
 from .extensions import db_session, get_db
 from .models import User
@@ -26,24 +27,53 @@ def init_app(app: Flask) -> None:
             return
         token = session.get(SESSION_KEY)
         if token and not request.path.startswith("/static/"):
-            g.user = accounts.user_for_token(db_session(), token)
+            g.user = _session_user(token)
             if g.user is None:
-                # Expired, signed out elsewhere, or the account was deactivated.
+                # Expired, idle too long, signed out elsewhere, or the account was deactivated.
                 session.pop(SESSION_KEY, None)
+                g.session_ended = True
 
     @app.context_processor
     def _inject_user():
         return {"current_user": g.get("user")}
 
 
+def _session_user(token: str) -> User | None:
+    """The user of a sign-in session that is live and not idle (SESSION_IDLE_MINUTES). As with
+    tokens, the last-seen write (once a minute at most) and the end of an idle session run in
+    their own short transactions before the request's session opens."""
+    db = get_db()
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    with db.read_session() as s:
+        found = accounts.session_owner(s, token, idle=idle)
+    if found is None:
+        with db.writing() as s:
+            accounts.end_idle_session(s, token)
+        return None
+    session_id, user_id, stale = found
+    if stale:
+        with db.writing() as s:
+            accounts.touch_session(s, session_id)
+    return db_session().get(User, user_id)
+
+
 def _token_user(token: str) -> User | None:
     """The owner of an API token. The lookup and the occasional last-used write run in their
     own short sessions before the request's session opens, so a GET never writes in it (and a
-    POST's write lock is not yet held while the last-used time is written)."""
+    POST's write lock is not yet held while the last-used time is written). Failed attempts
+    are audited and, past LOGIN_MAX_FAILURES_PER_CLIENT in the window, refused with a 429."""
     db = get_db()
+    cfg = current_app.config
+    client, secret = request.remote_addr or "unknown", cfg["SECRET_KEY"]
+    window = timedelta(minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"])
     with db.read_session() as session:
+        if accounts.token_failures(session, client=client, secret=secret, window=window) >= cfg[
+                "LOGIN_MAX_FAILURES_PER_CLIENT"]:
+            abort(429)
         found = accounts.api_token_owner(session, token)
     if found is None:
+        with db.writing() as session:
+            accounts.record_token_failure(session, client=client, secret=secret)
         return None
     token_id, user_id, stale = found
     if stale:

@@ -51,7 +51,9 @@ def data_dir(tmp_path, migrated_db):
 
 @pytest.fixture
 def app_config(data_dir):
-    return {"ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "DATA_DIR": str(data_dir)}
+    # Fewer PBKDF2 iterations than production (600,000, which production requires): the suite
+    # signs in hundreds of times. test_auth checks the production hash.
+    return {"ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "DATA_DIR": str(data_dir), "PASSWORD_HASH_ITERATIONS": 1000}
 
 
 @pytest.fixture

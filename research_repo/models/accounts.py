@@ -58,6 +58,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by consecutive failed sign-ins (AC-7); cleared when it passes or an admin unlocks.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[StudyMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -98,6 +100,8 @@ class AuthSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The last request (to the minute): a session idle longer than SESSION_IDLE_MINUTES ends.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="auth_sessions")
 

@@ -29,6 +29,8 @@ class AuditEvent(Base):
     object_type: Mapped[str | None] = mapped_column(String(40))
     object_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The client address of the request that caused it (AU-3), when there was one.
+    client: Mapped[str | None] = mapped_column(String(64))
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.action} {self.object_type}:{self.object_id}>"

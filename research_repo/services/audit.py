@@ -21,6 +21,13 @@ def _is_safe(value: Any, *, nested: bool = False) -> bool:
     return False
 
 
+def _client() -> str | None:
+    """The request's client address (after the trusted proxies), outside a request None."""
+    from flask import has_request_context, request
+
+    return (request.remote_addr or None) if has_request_context() else None
+
+
 def record(
     session: Session,
     actor: User | None,
@@ -35,6 +42,7 @@ def record(
         if not _is_safe(value):
             raise TypeError(f"audit detail {key!r} must be ids, numbers or short tokens, not free text")
     event = AuditEvent(
+        client=_client(),
         actor_id=actor.id if actor is not None else None,
         action=action,
         study_id=study_id,

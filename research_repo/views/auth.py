@@ -6,10 +6,10 @@ from datetime import timedelta
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 
 from ..extensions import db_session
-from ..forms import LoginForm
+from ..forms import LoginForm, PasswordChangeForm, attach_error
 from ..services import accounts
-from ..services.errors import TooManyAttempts
-from ..web_auth import SESSION_KEY, current_user, local_url
+from ..services.errors import DomainError, TooManyAttempts
+from ..web_auth import SESSION_KEY, current_user, local_url, login_required
 
 bp = Blueprint("auth", __name__)
 
@@ -31,6 +31,8 @@ def login():
             max_per_user=cfg["LOGIN_MAX_FAILURES_PER_USER"],
             max_per_client=cfg["LOGIN_MAX_FAILURES_PER_CLIENT"],
             window=timedelta(minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"]),
+            lockout=timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"]),
+            inactive_after=timedelta(days=cfg["ACCOUNT_INACTIVE_DAYS"]) if cfg["ACCOUNT_INACTIVE_DAYS"] else None,
         )
         s = db_session()
         try:
@@ -39,6 +41,7 @@ def login():
                 client=request.remote_addr or "unknown", secret=cfg["SECRET_KEY"], policy=policy,
             )
         except TooManyAttempts as exc:
+            s.commit()  # the refused attempt's audit event
             return render_template("auth/login.html", form=form, error=exc.message), 429, {
                 "Retry-After": str(exc.retry_after)
             }
@@ -70,3 +73,33 @@ def logout():
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = PasswordChangeForm()
+    status = 200
+    if form.validate_on_submit():
+        s = db_session()
+        try:
+            accounts.change_own_password(s, current_user(), form.current.data, form.password.data,
+                                         keep_session=session.get(SESSION_KEY))
+        except DomainError as exc:
+            s.commit()  # a wrong current password is audited
+            attach_error(form, exc)
+            status = exc.status
+        else:
+            s.commit()
+            flash("Password changed. Your other sign-ins and API tokens have ended.", "success")
+            return redirect(url_for("studies.index"))
+    elif form.is_submitted():
+        status = 400
+    return render_template("account/password.html", form=form), status
+
+
+@bp.route("/account/ping")
+@login_required
+def ping():
+    """A request that only counts as activity (the idle warning's "Stay signed in")."""
+    return "", 204
