@@ -97,7 +97,13 @@ def serve_app(app: Flask, host: str, port: int, threads: int) -> None:
         index_writer = IndexWriterThread(app).start()
     click.echo(f"Serving on http://{host}:{port} (data in {app.config['DATA_DIR']}); press Ctrl+C to stop.")
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="research-repo")
+        proxies = app.config["TRUSTED_PROXIES"]
+        # Waitress drops X-Forwarded-* unless told which peer sends them; then it sets the client
+        # address from them itself (ProxyFix, for other servers, agrees: the same hop count).
+        behind = dict(trusted_proxy=app.config["TRUSTED_PROXY_ADDRESS"], trusted_proxy_count=proxies,
+                      trusted_proxy_headers="x-forwarded-for x-forwarded-proto x-forwarded-host",
+                      clear_untrusted_proxy_headers=True) if proxies else {}
+        waitress.serve(app, host=host, port=port, threads=threads, ident="research-repo", **behind)
     finally:
         if worker:
             worker.stop()

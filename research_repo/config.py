@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "HTTPS": False,
     # Number of reverse proxies whose X-Forwarded-* headers are trusted.
     "TRUSTED_PROXIES": 0,
+    # The address the reverse proxy connects from; waitress takes X-Forwarded-* only from it.
+    "TRUSTED_PROXY_ADDRESS": "127.0.0.1",
     "SESSION_HOURS": 8,
     # FedRAMP Moderate: a session ends after 15 idle minutes (AC-11/AC-12); 3 consecutive failed
     # sign-ins within 15 minutes lock the account for 30 (AC-7); unused accounts are disabled after 90 days.
