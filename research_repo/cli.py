@@ -121,6 +121,9 @@ def _cli_create_app() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_cli_create_app, add_default_commands=False, load_dotenv=False)
 def main() -> None:
     """research_repo: a qualitative research repository for federal CX teams."""
+    # Everything a command writes (database, WAL, index segments, exports) is readable by its
+    # owner only: de-identified evidence is still a study's data.
+    os.umask(0o077)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

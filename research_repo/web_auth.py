@@ -85,7 +85,8 @@ def _token_user(token: str) -> User | None:
 def local_url(target: str | None, fallback: str) -> str:
     """``target`` if it is a path on this site, else ``fallback``: an open redirect would let a
     phishing link borrow our pages."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+            and not any(ch in target for ch in "\r\n\t") and not urlsplit(target).netloc):
         return target
     return fallback
 

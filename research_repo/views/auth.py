@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 
 from ..extensions import db_session
 from ..forms import LoginForm, PasswordChangeForm, attach_error
@@ -20,6 +20,9 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    if any(ch in request.args.get("next", "") for ch in "\r\n"):
+        # A line break in a redirect target is a header-splitting attempt, not a page.
+        abort(400)
     if current_user() is not None:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()

@@ -237,6 +237,7 @@ def source_delete(study_id: int, source_id: int):
         title = source.title
         count = ingest.delete_source(s, current_user(), source)
         s.commit()
+        get_db().checkpoint()  # the deleted text leaves the WAL too, as after a hand redaction
         flash(f"Deleted {title} and its {count} passage{'s' if count != 1 else ''}.", "success")
         return redirect(url_for("studies.detail", study_id=study.id))
     return render_template("sources/delete.html", study=study, source=source, form=form)
