@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import Role, Study, StudyMembership, User
-from .services.errors import NotFound, PermissionDenied
+from .services.errors import NotFound, PermissionDenied, HiddenStudy
 
 
 class Action(enum.Enum):
@@ -49,7 +49,7 @@ def get_study(session: Session, user: User, study_id: int, action: Action = Acti
     study = session.get(Study, study_id)
     role = study_role(session, user, study_id) if study is not None else None
     if study is None or role is None:
-        raise NotFound("No such study, or you are not a member of it.")
+        raise (NotFound if study is None else HiddenStudy)("No such study, or you are not a member of it.")
     if not action.allowed_for(role):
         raise PermissionDenied(
             f"Your role in this study ({role.label.lower()}) does not allow this; ask a researcher on the study."

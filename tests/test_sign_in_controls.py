@@ -212,3 +212,30 @@ def test_new_users_are_viewers_unless_an_admin_picks_more(app, client, signed_in
     page = client.get("/admin/users").get_data(as_text=True)
     new_user_form = page[page.index("Add a user"):]
     assert '<option selected value="viewer">' in new_user_form or 'value="viewer" selected' in new_user_form
+
+
+def test_denials_and_downloads_are_audited_and_an_admin_lists_and_exports_them(app, client, make_user, make_study,
+                                                                               db, clock):
+    owner, outsider = make_user("owner"), make_user("outsider")
+    make_user("root", Role.ADMIN)
+    study = make_study("Private study", owner, members={"outsider": Role.VIEWER})
+    other = make_study("Other study", owner)
+    login(client, "outsider")
+    assert client.get(f"/studies/{other.id}").status_code == 404  # hidden: looks like a missing study
+    assert client.get("/studies/999999").status_code == 404  # really missing: not a denial
+    assert client.get(f"/studies/{study.id}/upload").status_code == 403  # a viewer may not upload
+    assert client.get(f"/studies/{study.id}/export/highlights.csv").status_code in (200, 404)
+    admin = app.test_client()
+    login(admin, "root")
+    page = admin.get("/admin/audit", query_string={"action": "access.denied"}).get_data(as_text=True)
+    assert page.count('<td data-label="Action">access.denied</td>') == 2 and "outsider" in page and "127.0.0.1" in page
+    csv_text = admin.get("/admin/audit", query_string={"actor": "outsider", "format": "csv"}).get_data(as_text=True)
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("id,at,action,user") and all(",outsider," in line for line in lines[1:])
+    assert any("access.denied" in line for line in lines[1:])
+    with db.read_session() as s:
+        denied = s.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).all()
+    assert {e.study_id for e in denied} == {other.id, study.id}
+    # The admin's own CSV download is audited too.
+    assert "export.download" in actions(db)
+    assert admin.get("/admin/audit", query_string={"since": "yesterday"}).status_code == 400

@@ -23,6 +23,11 @@ class NotFound(DomainError):
     status = 404
 
 
+class HiddenStudy(NotFound):
+    """A study that exists but the user may not read: answered as not found (its existence is
+    not disclosed), and audited as a permission denial."""
+
+
 class Conflict(DomainError):
     status = 409
 

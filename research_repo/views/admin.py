@@ -1,7 +1,12 @@
 """User administration: list, create, change role, deactivate."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+import csv
+import io
+from datetime import date, datetime, time, UTC
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from .. import access
 from ..extensions import db_session
@@ -98,3 +103,59 @@ def reset_password(user_id: int):
             s.commit()
             flash(f"Password of user {user_id} reset; their sessions and API tokens have ended.", "success")
     return redirect(url_for("admin.users"))
+
+
+AUDIT_PAGE = 200
+
+
+def _audit_query():
+    from ..models import AuditEvent, User
+
+    query = select(AuditEvent, User.username).outerjoin(User, User.id == AuditEvent.actor_id)
+    action = request.args.get("action", "").strip()
+    if action:
+        query = query.where(AuditEvent.action.startswith(action))
+    actor = request.args.get("actor", "").strip().lower()
+    if actor:
+        query = query.where(User.username == actor)
+    study = request.args.get("study", type=int)
+    if study:
+        query = query.where(AuditEvent.study_id == study)
+    client = request.args.get("client", "").strip()
+    if client:
+        query = query.where(AuditEvent.client == client)
+    for name, op in (("since", "ge"), ("until", "le")):
+        value = request.args.get(name, "").strip()
+        if value:
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                from ..services.errors import ValidationError
+
+                raise ValidationError(f"Write the {name} date as YYYY-MM-DD.") from None
+            bound = datetime.combine(day, time.min if op == "ge" else time.max, tzinfo=UTC)
+            query = query.where(AuditEvent.at >= bound if op == "ge" else AuditEvent.at <= bound)
+    return query.order_by(AuditEvent.id.desc())
+
+
+@bp.route("/audit")
+@login_required
+def audit_log():
+    """The audit trail (AU-2/AU-6): filter by action, user, study, client and dates; CSV export."""
+    access.require_user_admin(current_user())
+    s = db_session()
+    query = _audit_query()
+    if request.args.get("format") == "csv":
+        from ..services.cells import safe_cell
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["id", "at", "action", "user", "study", "object_type", "object_id", "client", "details"])
+        for event, username in s.execute(query):
+            writer.writerow([safe_cell(v) for v in (event.id, event.at.isoformat(), event.action, username or "",
+                                                      event.study_id or "", event.object_type or "",
+                                                      event.object_id or "", event.client or "", event.details)])
+        return Response(out.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+    rows = s.execute(query.limit(AUDIT_PAGE)).all()
+    return render_template("admin/audit.html", rows=rows, args=request.args, limit=AUDIT_PAGE)
