@@ -5,7 +5,6 @@ nothing (or of an empty study) gets nothing at all, in hits, totals, facets, "di
 JSON API after real uploads."""
 from __future__ import annotations
 
-import io
 from datetime import date, datetime
 
 import pytest
@@ -15,7 +14,8 @@ from research_repo.search import FACETS, SearchQuery
 from research_repo.search import indexer
 from research_repo.search.whoosh_backend import WhooshBackend
 
-from .helpers import csrf_token, login
+from .helpers import login
+from .test_search import hits, upload
 
 A, B, EMPTY = 1, 2, 3
 
@@ -138,14 +138,6 @@ def test_more_like_this_stays_in_readable_studies(backend):
 # ---- through the JSON API, after real uploads
 
 
-def _upload(client, study_id, name, text, kind="interview"):
-    page = client.get(f"/studies/{study_id}/upload")
-    response = client.post(f"/studies/{study_id}/upload", data={
-        "csrf_token": csrf_token(page.get_data(as_text=True)), "kind": kind,
-        "files": [(io.BytesIO(text.encode()), name)]}, content_type="multipart/form-data")
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
 @pytest.fixture
 def two_studies(app, client, make_user, make_study):
     ana, bo, cy = (make_user(n, Role.RESEARCHER) for n in ("ana", "bo", "cy"))
@@ -154,19 +146,13 @@ def two_studies(app, client, make_user, make_study):
     make_study("An empty study", cy)
     with app.test_client() as c:
         login(c, "ana")
-        _upload(c, study_a.id, "a.txt", "Moderator: Tell me.\nP1: The interim annuity payment was late again.\n")
+        upload(c, study_a.id, "a.txt", "Moderator: Tell me.\nP1: The interim annuity payment was late again.\n")
     with app.test_client() as c:
         login(c, "bo")
-        _upload(c, study_b.id, "b.txt", "Moderator: Tell me.\nP3: The resume builder crashed, zanzibarish.\n",
+        upload(c, study_b.id, "b.txt", "Moderator: Tell me.\nP3: The resume builder crashed, zanzibarish.\n",
                 kind="focus-group")
     indexer.drain_all(app)
     return study_a, study_b
-
-
-def _api(client, **params):
-    response = client.get("/api/v1/search", query_string=params)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
 
 
 @pytest.mark.parametrize("params", [
@@ -178,16 +164,16 @@ def test_api_search_never_shows_another_study(app, two_studies, params):
     study_a, study_b = two_studies
     with app.test_client() as ana:
         login(ana, "ana")
-        body = _api(ana, **params, study=str(study_b.id))
+        body = hits(ana, **params, study=str(study_b.id))
         assert body["total"] == 0 and body["hits"] == [] and body["suggestion"] is None
         assert all(f["values"] == [] for f in body["facets"])
-        body = _api(ana, **params)
+        body = hits(ana, **params)
         assert all(h["study_id"] == study_a.id for h in body["hits"])
         values = {v["value"] for f in body["facets"] for v in f["values"]}
         assert not values & {str(study_b.id), "USAJOBS", "focus-group", "P3"}
         assert body["suggestion"] != "zanzibarish"
     with app.test_client() as cy:  # only an empty study
         login(cy, "cy")
-        body = _api(cy, **params)
+        body = hits(cy, **params)
         assert body["total"] == 0 and body["hits"] == [] and body["suggestion"] is None
         assert all(f["values"] == [] for f in body["facets"])

@@ -216,7 +216,8 @@ def test_new_users_are_viewers_unless_an_admin_picks_more(app, client, signed_in
 
 def test_denials_and_downloads_are_audited_and_an_admin_lists_and_exports_them(app, client, make_user, make_study,
                                                                                db, clock):
-    owner, outsider = make_user("owner"), make_user("outsider")
+    owner = make_user("owner")
+    make_user("outsider")
     make_user("root", Role.ADMIN)
     study = make_study("Private study", owner, members={"outsider": Role.VIEWER})
     other = make_study("Other study", owner)

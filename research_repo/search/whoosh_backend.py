@@ -93,6 +93,10 @@ def _quiet_leaks() -> Iterator[dict]:
 ALL = None
 
 
+def _nothing_readable(scope) -> bool:
+    return scope is not ALL and not scope
+
+
 class _ScopedCorrector(spelling.Corrector):
     """Spelling suggestions from the words of the documents a search may return, never from
     the rest of the index: a word that only another study uses is no suggestion, and its
@@ -103,15 +107,23 @@ class _ScopedCorrector(spelling.Corrector):
         self.scope = scope
         self.budget = budget
 
-    def count(self, word: str) -> int:
-        reader = self.searcher.reader()
-        if self.scope is ALL:
-            return reader.doc_frequency("text", word)
+    def _readable_ids(self, word: str):
         try:
             ids = self.searcher.postings("text", word).all_ids()
         except Exception:  # noqa: BLE001 - a term absent from the index (TermNotFound)
-            return 0
-        return sum(1 for d in ids if d in self.scope)
+            return iter(())
+        return (d for d in ids if d in self.scope)
+
+    def count(self, word: str) -> int:
+        if self.scope is ALL:
+            return self.searcher.reader().doc_frequency("text", word)
+        return sum(1 for _ in self._readable_ids(word))
+
+    def has(self, word: str) -> bool:
+        """Whether a readable document has the word (stops at the first)."""
+        if self.scope is ALL:
+            return self.searcher.reader().doc_frequency("text", word) > 0
+        return next(self._readable_ids(word), None) is not None
 
     def _suggestions(self, text: str, maxdist: int, prefix: int):
         for checked, word in enumerate(self.searcher.reader().terms_within("text", text, maxdist, prefix=prefix)):
@@ -308,7 +320,7 @@ class WhooshBackend(SearchBackend):
         ix = self._open()
         with ix.searcher() as s:
             access = self._filter(s, ix.latest_generation(), allowed, self._facet_clause(q))
-            if access is not ALL and not access:
+            if _nothing_readable(access):
                 return []
             parsed = self._parse(s, q.text.strip())
             docs = sorted(d for d in s.docs_for_query(parsed) if access is ALL or d in access)[:limit]
@@ -400,7 +412,7 @@ class WhooshBackend(SearchBackend):
         with ix.searcher() as s:
             clause = self._facet_clause(q)
             access = self._filter(s, ix.latest_generation(), allowed, clause)
-            if access is not ALL and not access:
+            if _nothing_readable(access):
                 return self._nothing(q)
             text = q.text.strip()
             parsed = self._parse(s, text) if text else query.Every()
@@ -461,7 +473,7 @@ class WhooshBackend(SearchBackend):
         the closest word that one has."""
         corrector = _ScopedCorrector(searcher, access)
         wrong = {word for field, word in parsed.iter_all_terms()
-                 if field == "text" and isinstance(word, str) and not corrector.count(word)}
+                 if field == "text" and isinstance(word, str) and not corrector.has(word)}
         if not wrong:
             return None
         out, last, changed = [], 0, False
@@ -496,7 +508,7 @@ class WhooshBackend(SearchBackend):
             if docnum is None or int(s.stored_fields(docnum)["study"]) not in allowed:
                 return []
             access = self._filter(s, ix.latest_generation(), allowed, None)
-            if access is not ALL and not access:
+            if _nothing_readable(access):
                 return []
             # Enough key terms that a passage made of rare words still finds its neighbours.
             results = s.more_like(docnum, "text", top=limit, numterms=15, filter=access)

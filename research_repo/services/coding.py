@@ -21,7 +21,7 @@ from ..models._types import utcnow
 from . import audit
 from .cells import safe_cell, unsafe_cell
 from .errors import Conflict, NotFound, ValidationError
-from .ingest import deidentifier, label_spans
+from .ingest import label_spans
 from .inputs import free_text
 
 DRIVER_SET = "A-11 drivers"

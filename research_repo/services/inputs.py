@@ -11,6 +11,7 @@ counts and ids, never a typed value (a flash sits in the signed, unencrypted ses
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from .errors import ValidationError
 
@@ -68,6 +69,17 @@ def code(value: str | None, pattern: re.Pattern[str], what: str, example: str, f
     if not pattern.fullmatch(value):
         raise ValidationError(f"The {what} should look like {example}.", field=field_name)
     return value
+
+
+def iso_date(value: str | None, what: str, field_name: str | None = None) -> date | None:
+    """A strict date: None when empty, else YYYY-MM-DD or refused."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"Write the {what} as YYYY-MM-DD.", field=field_name) from None
 
 
 def replaced_note(count: int) -> str:

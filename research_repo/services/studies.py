@@ -1,7 +1,6 @@
 """Studies and their membership."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from datetime import date
 
@@ -26,13 +25,14 @@ class StudyInput:
 
     def cleaned(self) -> tuple[StudyInput, int]:
         """The input with its free text de-identified, and how many identifiers were replaced."""
-        if not " ".join((self.name or "").split()):
+        typed_name = " ".join((self.name or "").split())
+        if not typed_name:
             raise ValidationError("Give the study a name.", field="name")
-        if len(" ".join((self.name or "").split())) > 200:
+        if len(typed_name) > 200:
             raise ValidationError("A study name is at most 200 characters.", field="name")
         if not (self.service or "").strip():
             raise ValidationError("Say which service the study is about (e.g. Retirement Services).", field="service")
-        name, n_name = inputs.label(self.name, 200, "study name", "name")
+        name, n_name = inputs.label(typed_name, 200, "study name", "name")
         service, n_service = inputs.label(self.service, 120, "service", "service")
         purpose, n_purpose = inputs.free_text(self.purpose, 5000, "purpose", "purpose")
         number = inputs.code(self.omb_control_number, inputs.OMB_CONTROL_NUMBER, "OMB control number",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, time, UTC
+from datetime import UTC, datetime, time
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -11,9 +11,11 @@ from sqlalchemy import select
 from .. import access
 from ..extensions import db_session
 from ..forms import EmptyForm, NewUserForm, PasswordResetForm, UserUpdateForm, attach_error
-from ..models import Role
-from ..services import accounts
-from ..services.errors import DomainError
+from ..models import AuditEvent, Role, User
+from ..models._types import utcnow
+from ..services import accounts, inputs
+from ..services.cells import safe_cell
+from ..services.errors import DomainError, NotFound
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -27,8 +29,6 @@ def _page(form, status=200):
         f.role.data = user.role.value
         f.is_active.data = user.is_active
         update_forms[user.id] = f
-    from ..models._types import utcnow
-
     return render_template("admin/users.html", users=users, form=form, update_forms=update_forms,
                            empty=EmptyForm(), reset=PasswordResetForm(formdata=None), now=utcnow()), status
 
@@ -88,10 +88,8 @@ def reset_password(user_id: int):
     access.require_user_admin(current_user())
     form = PasswordResetForm()
     s = db_session()
-    user = s.get(accounts.User, user_id)
+    user = s.get(User, user_id)
     if user is None:
-        from ..services.errors import NotFound
-
         raise NotFound("No such user.")
     if form.validate_on_submit():
         try:
@@ -109,8 +107,6 @@ AUDIT_PAGE = 200
 
 
 def _audit_query():
-    from ..models import AuditEvent, User
-
     query = select(AuditEvent, User.username).outerjoin(User, User.id == AuditEvent.actor_id)
     action = request.args.get("action", "").strip()
     if action:
@@ -124,17 +120,12 @@ def _audit_query():
     client = request.args.get("client", "").strip()
     if client:
         query = query.where(AuditEvent.client == client)
-    for name, op in (("since", "ge"), ("until", "le")):
-        value = request.args.get(name, "").strip()
-        if value:
-            try:
-                day = date.fromisoformat(value)
-            except ValueError:
-                from ..services.errors import ValidationError
-
-                raise ValidationError(f"Write the {name} date as YYYY-MM-DD.") from None
-            bound = datetime.combine(day, time.min if op == "ge" else time.max, tzinfo=UTC)
-            query = query.where(AuditEvent.at >= bound if op == "ge" else AuditEvent.at <= bound)
+    since = inputs.iso_date(request.args.get("since"), "from date", "since")
+    until = inputs.iso_date(request.args.get("until"), "to date", "until")
+    if since:
+        query = query.where(AuditEvent.at >= datetime.combine(since, time.min, tzinfo=UTC))
+    if until:
+        query = query.where(AuditEvent.at <= datetime.combine(until, time.max, tzinfo=UTC))
     return query.order_by(AuditEvent.id.desc())
 
 
@@ -146,8 +137,6 @@ def audit_log():
     s = db_session()
     query = _audit_query()
     if request.args.get("format") == "csv":
-        from ..services.cells import safe_cell
-
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["id", "at", "action", "user", "study", "object_type", "object_id", "client", "details"])

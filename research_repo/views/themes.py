@@ -2,7 +2,6 @@
 merge, split, accept, reject, move passages and undo."""
 from __future__ import annotations
 
-from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -11,7 +10,7 @@ from .. import access, search
 from ..extensions import db_session
 from ..forms import EmptyForm
 from ..models import Job, SourceKind, ThemeRun, ThemeRunStatus, ThemeStatus
-from ..services import coding, themes
+from ..services import coding, inputs, themes
 from ..services.errors import Conflict, DomainError, ValidationError
 from ..web_auth import current_user, login_required
 
@@ -62,15 +61,6 @@ def _render(s, study, run, status: int = 200, errors: list[str] | None = None):
     ), status
 
 
-def _date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"“{value}” is not a date; use YYYY-MM-DD.") from None
-
-
 @bp.route("/studies/<int:study_id>/themes/run", methods=["POST"])
 @login_required
 def start(study_id: int):
@@ -95,8 +85,9 @@ def start(study_id: int):
             if not matched:
                 raise ValidationError(f"No passage of this study matches “{query_text}”; change the search or "
                                       "leave it empty to use every passage.")
-        scope = themes.RunScope(kinds=kinds, date_from=_date(request.form.get("date_from")),
-                                date_to=_date(request.form.get("date_to")), passage_ids=matched)
+        scope = themes.RunScope(kinds=kinds, passage_ids=matched,
+                                date_from=inputs.iso_date(request.form.get("date_from"), "start date", "date_from"),
+                                date_to=inputs.iso_date(request.form.get("date_to"), "end date", "date_to"))
         run = themes.start_run(s, current_user(), study, themes.RunOptions(
             k=int(k_text) if k_text else None, scope=scope, warm=request.form.get("cold") != "1",
             vectors=current_app.config["THEME_VECTORS"]))
