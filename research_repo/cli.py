@@ -21,7 +21,7 @@ from .search import indexer
 from .search.indexer import IndexWriterThread
 from .models import ImportRun, Method, Role, SourceKind, Study, User
 from .services import accounts, fixtures, ingest, studies
-from .services.errors import DomainError
+from .services.errors import DomainError, NotFound
 
 DEMO_MARKER = ".research-repo-demo"
 
@@ -40,9 +40,11 @@ def _user(session, username: str) -> User:
 def _study(session, name: str) -> Study:
     try:
         return studies.get_by_name(session, name)
-    except DomainError as exc:
+    except NotFound as exc:
         # The person at the terminal typed the name; saying it back stores it nowhere.
         raise click.ClickException(f"No study named {name!r}.") from exc
+    except DomainError as exc:
+        raise _fail(exc) from exc
 
 
 def _require_schema(app: Flask) -> None:
@@ -277,7 +279,7 @@ EXPORTS = ("qdpx", "highlights.csv", "highlights.xlsx", "insights.csv", "insight
 
 
 @click.command("export")
-@click.option("--study", "study_name", required=True, help="The study's name.")
+@click.option("--study", "study_name", required=True, help="The study's name, or #ID when two studies share it.")
 @click.option("--format", "fmt", type=click.Choice(EXPORTS), required=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write (refused if it exists).")
@@ -379,7 +381,7 @@ def _meta_option(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("import")
-@click.option("--study", "study_name", required=True, help="The study's name.")
+@click.option("--study", "study_name", required=True, help="The study's name, or #ID when two studies share it.")
 @click.option("--by", "by_username", required=True, help="Username the import is done as (researcher or admin).")
 @click.option("--kind", type=click.Choice([k.value for k in SourceKind]),
               help="Source kind; default: interview for documents, ticket for exports.")
@@ -481,7 +483,7 @@ def imports_group() -> None:
 
 
 @imports_group.command("list")
-@click.option("--study", "study_name", required=True)
+@click.option("--study", "study_name", required=True, help="The study's name, or #ID when two studies share it.")
 @with_appcontext
 def imports_list(study_name: str) -> None:
     """Imports of a study, with their reconciliation."""
@@ -529,7 +531,7 @@ def reindex_command(check: bool, procs: int) -> None:
 
 @click.command("search")
 @click.argument("query")
-@click.option("--study", "study_name", help="Search one study (default: all).")
+@click.option("--study", "study_name", help="Search one study (default: all): its name, or #ID when two studies share it.")
 @click.option("--limit", default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @with_appcontext
@@ -569,7 +571,7 @@ def themes_group() -> None:
 
 
 @themes_group.command("run")
-@click.option("--study", "study_name", required=True)
+@click.option("--study", "study_name", required=True, help="The study's name, or #ID when two studies share it.")
 @click.option("--by", "by_username", required=True, help="Username the run is started as (researcher or admin).")
 @click.option("--k", type=click.IntRange(2, 400), help="Number of themes (default: chosen by a silhouette sweep, "
               "or the previous run's themes).")
@@ -622,7 +624,7 @@ def themes_run(study_name, by_username, k, kinds, cold, seed, vectors, query) ->
 
 
 @themes_group.command("list")
-@click.option("--study", "study_name", required=True)
+@click.option("--study", "study_name", required=True, help="The study's name, or #ID when two studies share it.")
 @click.option("--run", "run_id", type=int, help="A run id (default: the latest finished run).")
 @with_appcontext
 def themes_list(study_name: str, run_id: int | None) -> None:

@@ -93,3 +93,28 @@ def test_study_list_shows_only_readable_studies(app, world, make_study):
     assert "Matrix study" in viewer_page and "Another team&#39;s study" not in viewer_page
     admin_page = _client_for(app, "admin").get("/studies").get_data(as_text=True)
     assert "Matrix study" in admin_page and "Another team&#39;s study" in admin_page
+
+
+def test_a_name_only_a_hidden_study_has_is_not_refused(app, world):
+    """Creating a study named like one you cannot read must not confirm that one exists: the
+    name is accepted, exactly as a name nobody uses. Among your own studies names stay unique."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from research_repo.cli import main
+
+    _, study = world
+    client = _client_for(app, "outsider")
+    new = csrf_token(client.get("/studies/new").get_data(as_text=True))
+    taken = client.post("/studies/new", data={**STUDY_FORM, "name": "MATRIX study", "csrf_token": new})
+    fresh = client.post("/studies/new", data={**STUDY_FORM, "name": "Nobody uses this", "csrf_token": new})
+    assert taken.status_code == fresh.status_code == 302
+    again = client.post("/studies/new", data={**STUDY_FORM, "name": "matrix STUDY", "csrf_token": new})
+    assert again.status_code == 400 and "already exists" in again.get_data(as_text=True)
+    # The admin reads both; the command line asks which one by id.
+    runner = CliRunner()
+    invoke = lambda *args: runner.invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app))  # noqa: E731
+    both = invoke("imports", "list", "--study", "Matrix study")
+    assert both.exit_code == 1 and f"#{study.id}" in both.output and "2 studies have that name" in both.output
+    one = invoke("imports", "list", "--study", f"#{study.id}")
+    assert one.exit_code == 0, one.output

@@ -57,7 +57,9 @@ class Study(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Unique among the studies a person can read, not globally: refusing a name that only an
+    # unreadable study has would confirm that study exists (services.studies).
+    name: Mapped[str] = mapped_column(String(200), index=True)
     purpose: Mapped[str] = mapped_column(Text, default="")
     method: Mapped[Method] = mapped_column(text_enum(Method, "study_method"))
     service: Mapped[str] = mapped_column(String(120), index=True)

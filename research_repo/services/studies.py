@@ -1,6 +1,7 @@
 """Studies and their membership."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from datetime import date
 
@@ -47,8 +48,11 @@ class StudyInput:
         ), n_name + n_service + n_purpose
 
 
-def _ensure_unique_name(session: Session, name: str, exclude_id: int | None = None) -> None:
-    query = select(Study.id).where(func.lower(Study.name) == name.lower())
+def _ensure_unique_name(session: Session, actor: User, name: str, exclude_id: int | None = None) -> None:
+    """No two studies the actor can read share a name. Studies they cannot read are not
+    consulted: refusing a name only such a study has would tell them it exists."""
+    query = select(Study.id).where(func.lower(Study.name) == name.lower(),
+                                   Study.id.in_(access.readable_study_ids(actor)))
     if exclude_id is not None:
         query = query.where(Study.id != exclude_id)
     if session.scalar(query) is not None:
@@ -58,7 +62,7 @@ def _ensure_unique_name(session: Session, name: str, exclude_id: int | None = No
 def create_study(session: Session, actor: User, data: StudyInput) -> Study:
     access.require_study_creator(actor)
     data, replaced = data.cleaned()
-    _ensure_unique_name(session, data.name)
+    _ensure_unique_name(session, actor, data.name)
     study = Study(created_by_id=actor.id, **{f.name: getattr(data, f.name) for f in fields(StudyInput)})
     session.add(study)
     session.flush()
@@ -76,7 +80,7 @@ def create_study(session: Session, actor: User, data: StudyInput) -> Study:
 def update_study(session: Session, actor: User, study_id: int, data: StudyInput) -> Study:
     study = access.get_study(session, actor, study_id, access.Action.EDIT)
     data, replaced = data.cleaned()
-    _ensure_unique_name(session, data.name, exclude_id=study.id)
+    _ensure_unique_name(session, actor, data.name, exclude_id=study.id)
     changed = [f.name for f in fields(StudyInput) if getattr(study, f.name) != getattr(data, f.name)]
     for name in changed:
         setattr(study, name, getattr(data, name))
@@ -166,7 +170,16 @@ def source_count(session: Session, study_id: int) -> int:
 
 
 def get_by_name(session: Session, name: str) -> Study:
-    study = session.scalar(select(Study).where(func.lower(Study.name) == name.strip().lower()))
-    if study is None:
+    """The study of that name (any case), or of that id written ``#12``. Names are unique per
+    reader, so two teams may use one name: then the id must be given."""
+    name = name.strip()
+    if re.fullmatch(r"#\d+", name):
+        found = [s for s in [session.get(Study, int(name[1:]))] if s is not None]
+    else:
+        found = list(session.scalars(select(Study).where(func.lower(Study.name) == name.lower()).order_by(Study.id)))
+    if not found:
         raise NotFound("No study has that name.")
-    return study
+    if len(found) > 1:
+        raise Conflict(f"{len(found)} studies have that name; give one by its id: "
+                       + ", ".join(f"#{s.id}" for s in found) + ".")
+    return found[0]
