@@ -199,6 +199,7 @@ def api():
 def similar(study_id: int, passage_id: int):
     s = db_session()
     study = access.get_study(s, current_user(), study_id)
+    coding.get_passage(s, study.id, passage_id)  # a passage of another study is not found here
     study_ids = list(s.scalars(access.readable_study_ids(current_user())))
     try:
         with _search_slot(current_user().id):
