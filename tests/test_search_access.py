@@ -123,6 +123,10 @@ def test_did_you_mean_only_suggests_readable_words(backend):
     assert backend.search(SearchQuery(text="quokkafie"), [A]).suggestion is None
     # ... and its own misspellings are still corrected, from its own words.
     assert backend.search(SearchQuery(text="interm"), [A]).suggestion == "interim"
+    # Words under 4 letters are not corrected into noise; under 6, one edit away at most.
+    assert backend.search(SearchQuery(text="lettr"), [A]).suggestion == "letter"
+    assert backend.search(SearchQuery(text="lte"), [A]).suggestion is None
+    assert backend.search(SearchQuery(text="lxttr"), [A]).suggestion is None  # two edits from "letter"
     # A reader of B does get it.
     assert backend.search(SearchQuery(text="zanzibarsh"), [B]).suggestion == "zanzibarish"
     # A word of B is "misspelled" for a reader of A, not "known": the suggestion does not say it exists.

@@ -126,12 +126,19 @@ class _ScopedCorrector(spelling.Corrector):
         return next(self._readable_ids(word), None) is not None
 
     def _suggestions(self, text: str, maxdist: int, prefix: int):
-        for checked, word in enumerate(self.searcher.reader().terms_within("text", text, maxdist, prefix=prefix)):
-            if checked >= self.budget:
-                return
-            found = self.count(word)
-            if found:
-                yield -(maxdist + 0.5 / found), word
+        """Nearer words first (one edit before two), then the more frequent among readable ones."""
+        reader, seen, checked = self.searcher.reader(), set(), 0
+        for distance in range(1, maxdist + 1):
+            for word in reader.terms_within("text", text, distance, prefix=prefix):
+                if word in seen:
+                    continue
+                seen.add(word)
+                checked += 1
+                if checked > self.budget:
+                    return
+                found = self.count(word)
+                if found:
+                    yield -(distance + 0.5 / found), word
 
 
 # The fields a query may name (``speaker:P1``); any other ``name:`` is read as words. Stored-only
@@ -478,8 +485,11 @@ class WhooshBackend(SearchBackend):
             return None
         out, last, changed = [], 0, False
         for token in searcher.schema["text"].analyzer(text, chars=True, mode="query"):
-            if token.text in wrong and not any(ch.isdigit() for ch in token.text):
-                better = corrector.suggest(token.text, limit=1, maxdist=2, prefix=FUZZY_PREFIX)
+            word = token.text
+            # Short words are corrected into noise ("ssn" to "so"): at least 4 letters, and one
+            # edit below 6 letters, as spelling checkers do.
+            if word in wrong and len(word) >= 4 and not any(ch.isdigit() for ch in word):
+                better = corrector.suggest(word, limit=1, maxdist=1 if len(word) < 6 else 2, prefix=FUZZY_PREFIX)
                 if better:
                     out += [text[last:token.startchar], better[0]]
                     last, changed = token.endchar, True
