@@ -26,6 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, errors, extensions, security, web_auth
     from . import jobs
+    from .services import outbox
     from .services import themes as theme_service
     from .api import bp as api_bp
     from .views import admin, auth, coding, insights, search, sources, studies, themes
@@ -49,5 +50,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(coding.bp)
     app.register_blueprint(insights.bp)
     app.register_blueprint(api_bp)
-    jobs.register(app, theme_service.JOB_KIND, theme_service.run_job)
+    jobs.register(app, theme_service.JOB_KIND, theme_service.run_job, on_fail=theme_service.run_failed)
+    jobs.register(app, outbox.PLACE_JOB, theme_service.place_job)
     return app

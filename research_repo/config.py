@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     # Search: a search is stopped after this many seconds; each user runs at most this many at once.
     "SEARCH_TIME_LIMIT_SECONDS": 5,
     "SEARCH_MAX_CONCURRENT_PER_USER": 2,
+    # A running job whose worker has not beaten its heartbeat for this long is taken back
+    # (the worker is gone) and run again, at most 3 times in all.
+    "JOB_LEASE_SECONDS": 300,
 }
 
 _INT_KEYS = (
@@ -76,6 +79,7 @@ _INT_KEYS = (
     "TRUSTED_PROXIES",
     "SEARCH_TIME_LIMIT_SECONDS",
     "SEARCH_MAX_CONCURRENT_PER_USER",
+    "JOB_LEASE_SECONDS",
 )
 
 
@@ -156,7 +160,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         problems.append(f"{ENV_PREFIX}_PASSWORD_HASH_ITERATIONS must be at least 600000 in production")
     for key_name in ("SESSION_HOURS", "SESSION_IDLE_MINUTES", "LOGIN_MAX_FAILURES_PER_USER",
                      "LOGIN_FAILURE_WINDOW_MINUTES", "LOGIN_LOCKOUT_MINUTES", "PASSWORD_HASH_ITERATIONS",
-                     "SEARCH_TIME_LIMIT_SECONDS", "SEARCH_MAX_CONCURRENT_PER_USER"):
+                     "SEARCH_TIME_LIMIT_SECONDS", "SEARCH_MAX_CONCURRENT_PER_USER", "JOB_LEASE_SECONDS"):
         if cfg.get(key_name) == 0:
             problems.append(f"{ENV_PREFIX}_{key_name} must be at least 1")
     if problems:

@@ -1,6 +1,14 @@
 """Background jobs in a database table: enqueue in the caller's transaction, claim one at a
 time, record progress, finish or fail with a message. An embedded worker thread serves one
-machine; `research-repo worker` processes scale out (PostgreSQL claims with SKIP LOCKED)."""
+machine; `research-repo worker` processes scale out (PostgreSQL claims with SKIP LOCKED).
+
+A claimed job carries a lease: while its handler runs, the worker beats the job's heartbeat
+every third of ``JOB_LEASE_SECONDS``. A job whose heartbeat is older than the lease lost its
+worker (killed, machine gone) and is taken back at the next claim: queued again, or failed
+after ``MAX_ATTEMPTS`` tries, when its kind's ``on_fail`` marks what the job was for (a
+theme run) failed in the same transaction. A worker that was only slow and finds its job
+taken back leaves the job's new state alone.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,8 +16,9 @@ import os
 import socket
 import threading
 import traceback
-from datetime import datetime, UTC
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import select, update
@@ -21,15 +30,17 @@ from .models import Job, JobStatus, User
 log = logging.getLogger(__name__)
 
 _HANDLERS_KEY = "research_repo.job_handlers"
+MAX_ATTEMPTS = 3
 
 
 class JobContext:
     """What a handler gets: its job id, a way to report progress, and the app."""
 
-    def __init__(self, app: Flask, job_id: int, payload: dict) -> None:
+    def __init__(self, app: Flask, job_id: int, payload: dict, kind: str = "") -> None:
         self.app = app
         self.job_id = job_id
         self.payload = payload
+        self.kind = kind
 
     def progress(self, done: int, total: int | None = None) -> None:
         # Its own short transaction, so progress is visible while the job runs.
@@ -41,18 +52,27 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], None]
+# Called in the transaction that marks a job failed, with the exception (None when the job's
+# worker was lost too often): marks what the job was for as failed.
+OnFail = Callable[[Session, Job, BaseException | None], None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    handler: Handler
+    on_fail: OnFail | None = None
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def handlers(app: Flask) -> dict[str, Handler]:
+def handlers(app: Flask) -> dict[str, JobKind]:
     return app.extensions.setdefault(_HANDLERS_KEY, {})
 
 
-def register(app: Flask, kind: str, handler: Handler) -> None:
-    handlers(app)[kind] = handler
+def register(app: Flask, kind: str, handler: Handler, *, on_fail: OnFail | None = None) -> None:
+    handlers(app)[kind] = JobKind(handler, on_fail)
 
 
 def enqueue(
@@ -65,9 +85,46 @@ def enqueue(
     return job
 
 
+def _lease(app: Flask) -> timedelta:
+    return timedelta(seconds=app.config.get("JOB_LEASE_SECONDS", 300))
+
+
+def _fail(app: Flask, session: Session, job: Job, error: str, exc: BaseException | None) -> None:
+    job.status, job.error, job.finished_at = JobStatus.FAILED, error, _now()
+    kind = handlers(app).get(job.kind)
+    if kind and kind.on_fail:
+        kind.on_fail(session, job, exc)
+
+
+def reclaim(app: Flask, session: Session) -> int:
+    """Take back running jobs whose lease ran out (their worker is gone). Only kinds this
+    process can run: an import runs in the memory of the process that received the upload
+    and is resumed by uploading again (``ingest.mark_interrupted``)."""
+    kinds = list(handlers(app))
+    if not kinds:
+        return 0
+    query = select(Job).where(Job.status == JobStatus.RUNNING, Job.kind.in_(kinds),
+                              Job.heartbeat_at < _now() - _lease(app))
+    if not get_db(app).is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    taken = 0
+    for job in session.scalars(query):
+        lost = f"its worker {job.worker} stopped answering"
+        if job.attempts >= MAX_ATTEMPTS:
+            log.error("job %s (%s) abandoned after %d attempts", job.id, job.kind, job.attempts)
+            _fail(app, session, job, f"Stopped {job.attempts} times: {lost}. Start it again.", None)
+        else:
+            log.warning("job %s (%s) taken back: %s", job.id, job.kind, lost)
+            job.status, job.worker = JobStatus.QUEUED, None
+        taken += 1
+    return taken
+
+
 def claim_next(app: Flask, worker: str) -> Job | None:
     db = get_db(app)
     with db.writing() as session:
+        reclaim(app, session)
+        session.flush()
         query = select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(1)
         if not db.is_sqlite:
             # Many workers on PostgreSQL: each skips rows another has locked.
@@ -85,31 +142,61 @@ def claim_next(app: Flask, worker: str) -> Job | None:
         return job
 
 
+class _Heartbeat:
+    """Beats a running job's heartbeat from a thread while its handler works, so a long step
+    (clustering, which reports no progress) never looks like a lost worker."""
+
+    def __init__(self, app: Flask, job_id: int, worker: str) -> None:
+        self.app, self.job_id, self.worker = app, job_id, worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"research-repo-heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        every = max(0.05, _lease(self.app).total_seconds() / 3)
+        while not self._stop.wait(every):
+            try:
+                with get_db(self.app).writing() as session:
+                    session.execute(update(Job).where(Job.id == self.job_id, Job.worker == self.worker,
+                                                      Job.status == JobStatus.RUNNING).values(heartbeat_at=_now()))
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the lease allows three
+                log.warning("job %s heartbeat missed: %s", self.job_id, type(exc).__name__)
+
+
 def run_one(app: Flask, worker: str | None = None) -> Job | None:
     """Claim and run one queued job; returns it (finished or failed), or None if none waits."""
     worker = worker or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     job = claim_next(app, worker)
     if job is None:
         return None
-    handler = handlers(app).get(job.kind)
-    error = None
-    if handler is None:
+    kind = handlers(app).get(job.kind)
+    error, failure = None, None
+    if kind is None:
         error = f"No handler for job kind {job.kind!r}; is this worker the same version as the app?"
     else:
         try:
-            with app.app_context():
-                handler(JobContext(app, job.id, dict(job.payload)))
+            with app.app_context(), _Heartbeat(app, job.id, worker):
+                kind.handler(JobContext(app, job.id, dict(job.payload), job.kind))
         except Exception as exc:  # noqa: BLE001 - a failed job is recorded, the worker goes on
             # Only the exception type and location: messages can quote the data being processed.
             frames = traceback.extract_tb(exc.__traceback__)
             where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
-            error = f"{type(exc).__name__} at {where}"
+            error, failure = f"{type(exc).__name__} at {where}", exc
             log.error("job %s (%s) failed: %s", job.id, job.kind, error)
     with get_db(app).writing() as session:
         row = session.get(Job, job.id)
-        row.status = JobStatus.FAILED if error else JobStatus.DONE
-        row.error = error
-        row.finished_at = _now()
+        if row.status is JobStatus.RUNNING and row.worker == worker:  # still ours (not taken back)
+            if error:
+                _fail(app, session, row, error, failure)
+            else:
+                row.status, row.error, row.finished_at = JobStatus.DONE, None, _now()
         session.flush()
         session.expunge(row)
         return row

@@ -1,4 +1,4 @@
-"""Helpers shared by tests: credentials, reading the CSRF token, signing in."""
+"""Helpers shared by tests: credentials, reading the CSRF token, signing in, settling background work."""
 from __future__ import annotations
 
 import re
@@ -19,3 +19,17 @@ def login(client, username: str, password: str = PASSWORD):
     page = client.get("/login")
     return client.post("/login", data={"username": username, "password": password,
                                        "csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
+def settle(app) -> None:
+    """Let the background work a running server would do finish: web imports, queued jobs
+    (theme runs, placing new passages into themes) and the index outbox, until none is left."""
+    from research_repo import jobs
+    from research_repo.search import indexer
+
+    jobs.wait_background(app)
+    while True:
+        ran = jobs.Worker(app, poll_seconds=0).run(until_idle=True)
+        drained = indexer.drain_all(app)
+        if not ran and not drained:
+            return

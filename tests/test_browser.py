@@ -12,6 +12,8 @@ from werkzeug.serving import make_server
 
 from research_repo.services import fixtures
 
+from .helpers import settle
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("RESEARCH_REPO_CHROMIUM", "/usr/bin/chromium")
@@ -215,9 +217,8 @@ def test_search_page_is_accessible(app, live_server, page):
 
 def test_researcher_runs_and_reviews_themes(app, live_server, page):
     from research_repo import jobs
-    from research_repo.search import indexer
 
-    indexer.drain_all(app)
+    settle(app)
     sign_in(page, live_server, "researcher", "demo-researcher-password")
     page.get_by_role("link", name="Retirement Services: first year of annuity").click()
     page.get_by_role("link", name="Themes").click()
@@ -299,6 +300,7 @@ def test_the_whole_research_loop(app, live_server, page, tmp_path):
     passage_url = page.url
 
     # Themes: run, accept one, write an insight from it.
+    settle(app)  # the uploads' placement jobs and index rows
     page.goto(study_url)
     page.get_by_role("link", name="Themes").click()
     page.get_by_label("Number of themes").fill("3")

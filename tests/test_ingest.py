@@ -189,7 +189,7 @@ def test_export_upload_imports_in_the_background_and_reconciles(app, client, db,
         assert source.text.startswith("Payment 3\n\nThis is [PERSON_1]. My claim [CLAIM_1] is stuck")
         assert source.channel == "phone" and source.collected_on.isoformat() == "2024-03-04"
         assert source.attributes["service"] == "Retirement Services" and source.attributes["csat"] == 4
-        job = s.scalars(select(Job)).one()
+        job = s.scalars(select(Job).where(Job.kind == "import")).one()
         assert job.status is JobStatus.DONE and job.payload == {"import_id": status["id"]}
     # The same file again is a no-op.
     again = upload(client, study.id, [("tickets.csv", data)])
@@ -311,7 +311,7 @@ def test_kill_9_mid_import_then_run_again_loses_and_duplicates_nothing(data_dir,
         assert con.execute("SELECT status, records_read, records_stored FROM import_run").fetchone() == ("done", 3000, 3000)
         assert con.execute("SELECT count(*) FROM passage").fetchone()[0] == con.execute(
             "SELECT count(*) FROM index_outbox").fetchone()[0]
-        jobs_rows = con.execute("SELECT status FROM job ORDER BY id").fetchall()
+        jobs_rows = con.execute("SELECT status FROM job WHERE kind = 'import' ORDER BY id").fetchall()
         assert jobs_rows[-1] == ("done",)
     finally:
         con.close()

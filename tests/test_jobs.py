@@ -62,3 +62,101 @@ def test_each_job_is_claimed_once(app, db):
     for w in workers:
         w.join()
     assert sorted(runs) == ids
+
+
+def _lose_worker(app, db, job_id: int) -> None:
+    """What a killed worker leaves: the job claimed and running, its heartbeat older than the lease."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    claimed = jobs.claim_next(app, "gone-host:4242:1")
+    assert claimed is not None and claimed.id == job_id
+    with db.writing() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(
+            heartbeat_at=jobs._now() - timedelta(seconds=app.config["JOB_LEASE_SECONDS"] + 1)))
+
+
+def test_a_job_whose_worker_died_is_taken_back_and_run(app, db):
+    runs = []
+    jobs.register(app, "count", lambda ctx: runs.append(ctx.job_id))
+    job_id = _enqueue(db)
+    _lose_worker(app, db, job_id)
+    finished = jobs.run_one(app, "new-host:1:1")
+    assert finished.id == job_id and finished.status is JobStatus.DONE and runs == [job_id]
+    with db.read_session() as s:
+        job = s.get(Job, job_id)
+        assert (job.attempts, job.worker) == (2, "new-host:1:1")
+
+
+def test_a_running_job_with_a_live_worker_is_not_taken_back(app, db):
+    """The heartbeat thread keeps a long step (no progress reported) inside its lease."""
+    import time
+
+    app.config["JOB_LEASE_SECONDS"] = 1
+    runs = []
+
+    def slow(ctx):
+        runs.append(ctx.job_id)
+        time.sleep(2.5)  # more than twice the lease, without a progress call
+
+    jobs.register(app, "slow", slow)
+    job_id = _enqueue(db, "slow")
+    worker = threading.Thread(target=jobs.run_one, args=(app, "busy-host:1:1"))
+    worker.start()
+    deadline = time.monotonic() + 2.3
+    while time.monotonic() < deadline:  # another worker keeps asking for work meanwhile
+        assert jobs.run_one(app, "other-host:1:1") is None
+        time.sleep(0.2)
+    worker.join()
+    with db.read_session() as s:
+        job = s.get(Job, job_id)
+        assert (job.status, job.attempts, job.worker) == (JobStatus.DONE, 1, "busy-host:1:1")
+    assert runs == [job_id]
+
+
+def test_a_job_lost_too_often_fails_and_says_so(app, db):
+    jobs.register(app, "count", lambda ctx: None)
+    job_id = _enqueue(db)
+    for _ in range(jobs.MAX_ATTEMPTS):
+        _lose_worker(app, db, job_id)
+    assert jobs.run_one(app) is None  # taken back as failed, not run a fourth time
+    with db.read_session() as s:
+        job = s.get(Job, job_id)
+        assert job.status is JobStatus.FAILED and job.attempts == jobs.MAX_ATTEMPTS
+        assert job.error.startswith("Stopped 3 times: its worker gone-host:4242:1 stopped answering")
+
+
+def test_a_worker_that_was_only_slow_leaves_the_taken_back_job_alone(app, db):
+    import time
+
+    app.config["JOB_LEASE_SECONDS"] = 1
+    from research_repo.jobs import _Heartbeat
+
+    seen = []
+
+    def stalls(ctx):
+        seen.append(ctx.job_id)
+        if len(seen) == 1:  # the first worker stalls and misses every beat
+            _lose_worker_beats.set()
+            time.sleep(1.5)
+
+    _lose_worker_beats = threading.Event()
+    jobs.register(app, "stalls", stalls)
+    job_id = _enqueue(db, "stalls")
+    original = _Heartbeat._run
+    _Heartbeat._run = lambda self: None  # a worker too busy to beat (a frozen VM)
+    try:
+        first = threading.Thread(target=jobs.run_one, args=(app, "frozen:1:1"))
+        first.start()
+        _lose_worker_beats.wait(5)
+        time.sleep(1.1)
+        second = jobs.run_one(app, "healthy:1:1")  # takes it back and runs it
+    finally:
+        _Heartbeat._run = original
+    first.join()
+    assert second.id == job_id and second.status is JobStatus.DONE
+    with db.read_session() as s:
+        job = s.get(Job, job_id)
+        assert (job.status, job.worker, job.attempts) == (JobStatus.DONE, "healthy:1:1", 2)
+    assert seen == [job_id, job_id]

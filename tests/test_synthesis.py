@@ -29,7 +29,7 @@ from research_repo.models import (
 from research_repo.search import indexer
 from research_repo.services import fixtures
 
-from .helpers import csrf_token, login
+from .helpers import csrf_token, login, settle
 
 REFI = Path(__file__).resolve().parent / "data" / "refi-qda"  # MIT, see tests/data/SOURCES.md
 
@@ -258,6 +258,45 @@ def test_tag_all_results_of_a_search_is_audited_and_undoable(app, client, study,
     response = post(client, f"/studies/{study.id}/tag-all", {"q": "", "apply_tag": str(interim)},
                     page_url=f"/studies/{study.id}/codebook")
     assert "Search for something first" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_undo_of_an_older_step_never_takes_a_later_steps_codings(app, client, study, db):
+    """Tag all "interim" results Alpha, then Beta: undoing the Alpha step first is refused with
+    what to do (it would take Beta's codings with its highlights); latest first, both undo.
+    A memo written by hand on a step's highlight keeps the highlight."""
+    add_tag(client, study.id, "Alpha")
+    add_tag(client, study.id, "Beta")
+    alpha, beta = tag_id(db, study.id, "Alpha"), tag_id(db, study.id, "Beta")
+    search_url = f"/search?q=interim&study={study.id}"
+    steps = []
+    for tag in (alpha, beta):
+        assert post(client, f"/studies/{study.id}/tag-all", {"q": "interim", "study": str(study.id),
+                    "apply_tag": str(tag)}, page_url=search_url).status_code == 302
+        with db.read_session() as s:
+            steps.append(s.scalars(select(AuditEvent).where(AuditEvent.action == "highlight.bulk_tag")
+                                   .order_by(AuditEvent.id.desc())).first().object_id)
+
+    def codings(tag):
+        with db.read_session() as s:
+            return s.scalar(select(func.count()).select_from(HighlightTag).where(HighlightTag.tag_id == tag))
+
+    assert (codings(alpha), codings(beta)) == (2, 2)
+    refused = post(client, f"/studies/{study.id}/coding/{steps[0]}/undo", {}, page_url=f"/studies/{study.id}/codebook")
+    page = client.get(refused.headers["Location"]).get_data(as_text=True) if refused.status_code == 302 \
+        else refused.get_data(as_text=True)
+    assert f"undo step {steps[1]} first" in page
+    assert (codings(alpha), codings(beta)) == (2, 2)
+    assert post(client, f"/studies/{study.id}/coding/{steps[1]}/undo", {},
+                page_url=f"/studies/{study.id}/codebook").status_code == 302
+    with db.writing() as s:  # a memo written by hand since the step
+        s.scalars(select(Highlight).order_by(Highlight.id)).first().memo = "Follow up with the payroll team."
+    assert post(client, f"/studies/{study.id}/coding/{steps[0]}/undo", {},
+                page_url=f"/studies/{study.id}/codebook").status_code == 302
+    assert (codings(alpha), codings(beta)) == (0, 0)
+    with db.read_session() as s:
+        assert [h.memo for h in s.scalars(select(Highlight))] == ["Follow up with the payroll team."]
+    settle(app)
+    assert client.get("/api/v1/search", query_string={"tag": "Beta"}).get_json()["total"] == 0
 
 
 def highlight(client, db, study, quote: str, tags: dict) -> int:

@@ -13,7 +13,7 @@ from research_repo import jobs
 from research_repo.models import AuditEvent, PassageVector, Role, Theme, ThemeRun, ThemeStatus, theme_passage
 from research_repo.search import indexer
 
-from .helpers import csrf_token, login
+from .helpers import csrf_token, login, settle
 
 TOPICS = {
     "annuity": ["The interim annuity payment was smaller than the letter said.",
@@ -145,7 +145,7 @@ def test_a_second_run_keeps_accepted_and_named_themes(app, client, study, db):
     post(client, act, {"action": "rename", "theme": named.id, "label": "Our own name"}, url)
     post(client, act, {"action": "accept", "theme": named.id}, url)
     upload(client, study.id, "interview-9.txt", transcript(9, " That was last spring."))
-    indexer.drain_all(app)
+    settle(app)  # the worker places them; the index writer indexes them
     with db.read_session() as s:  # the new passages got vectors at ingest, before any run
         assert s.scalar(select(func.count()).select_from(PassageVector)) == 15 + 6
         # ... and the 3 answers joined the accepted theme of the finished run, with a confidence.
@@ -252,7 +252,7 @@ def test_passages_far_from_accepted_themes_become_candidate_themes(app, client, 
     for n in range(4):
         lines = "".join(f"Moderator: And then?\nP1: {NEW_TOPIC[(n + i) % 5]} Case {n}-{i}.\n" for i in range(3))
         upload(client, study.id, f"deposit-{n}.txt", lines)
-    indexer.drain_all(app)
+    settle(app)
     after = {t.id: t for t in themes_of(db, run.id)}
     candidates = [t for t in after.values() if t.scores.get("candidate")]
     assert candidates and all(t.status is ThemeStatus.PROPOSED for t in candidates)
@@ -291,3 +291,95 @@ def test_many_themes_are_grouped_on_the_page(app, client, signed_in, make_study,
     assert len(groups) == 40 and len(fine) == 45 and sum(g.size for g in groups) == run.passage_count
     html = client.get(f"/studies/{study.id}/themes").get_data(as_text=True)
     assert html.count('class="rr-group"') == 40 and html.count('class="rr-theme"') == 45
+
+
+def _theme_facet(client, study_id: int) -> dict[str, int]:
+    body = client.get("/api/v1/search", query_string={"q": "", "study": study_id}).get_json()
+    return {v["value"]: v["count"] for f in body["facets"] if f["name"] == "theme" for v in f["values"]}
+
+
+def test_review_actions_reach_the_theme_facet_without_a_rebuild(app, client, study, db):
+    """Accept, rename, merge, move, reject and undo each change what the theme facet shows once
+    the index writer drains the outbox; nobody runs `reindex`."""
+    from research_repo.search import indexer
+
+    run = run_themes(app, client, study, k="3")
+    url, act = f"/studies/{study.id}/themes", f"/studies/{study.id}/themes/{run.id}/act"
+    first, second, third = themes_of(db, run.id)
+    settle(app)
+    assert _theme_facet(client, study.id) == {}  # proposed themes are not in the facet
+    post(client, act, {"action": "accept", "theme": first.id}, url)
+    assert indexer.pending(app) == first.size  # the accept wrote one outbox row per passage
+    settle(app)
+    assert _theme_facet(client, study.id) == {first.label: first.size}
+    post(client, act, {"action": "rename", "theme": first.id, "label": "Waiting on interim pay"}, url)
+    settle(app)
+    assert _theme_facet(client, study.id) == {"Waiting on interim pay": first.size}
+    post(client, act, {"action": "merge", "theme": first.id, "other": str(second.id)}, url)
+    settle(app)
+    assert _theme_facet(client, study.id) == {"Waiting on interim pay": first.size + second.size}
+    with db.read_session() as s:
+        moved = s.scalar(select(theme_passage.c.passage_id).where(theme_passage.c.theme_id == third.id).limit(1))
+    post(client, act, {"action": "move", "theme": first.id, "passage": str(moved)}, url)
+    settle(app)
+    assert _theme_facet(client, study.id) == {"Waiting on interim pay": first.size + second.size + 1}
+    post(client, act, {"action": "undo"}, url)  # the move
+    settle(app)
+    assert _theme_facet(client, study.id) == {"Waiting on interim pay": first.size + second.size}
+    post(client, act, {"action": "reject", "theme": first.id}, url)
+    settle(app)
+    assert _theme_facet(client, study.id) == {}
+    assert indexer.consistency(app) == (set(), set())
+
+
+def test_a_new_run_replaces_the_previous_runs_labels_in_the_facet(app, client, study, db):
+    first = run_themes(app, client, study, k="3")
+    act = f"/studies/{study.id}/themes/{first.id}/act"
+    named = themes_of(db, first.id)[0]
+    post(client, act, {"action": "rename", "theme": named.id, "label": "Old name"}, f"/studies/{study.id}/themes")
+    post(client, act, {"action": "accept", "theme": named.id}, f"/studies/{study.id}/themes")
+    settle(app)
+    assert "Old name" in _theme_facet(client, study.id)
+    second = run_themes(app, client, study, k="3", cold="1")  # a cold run: nothing carried over
+    settle(app)
+    assert second.id != first.id and _theme_facet(client, study.id) == {}
+
+
+def test_a_theme_run_whose_worker_died_finishes_or_fails_with_its_job(app, client, study, db):
+    """A killed worker leaves the run's job running; once its lease is out the next worker
+    takes it back and the run finishes. Lost too often, the run fails with a reason and the
+    study accepts a new run."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from research_repo.models import Job, JobStatus, ThemeRunStatus
+
+    settle(app)
+
+    def lose_worker():
+        job = jobs.claim_next(app, "gone-host:4242:1")
+        with db.writing() as s:
+            s.execute(update(Job).where(Job.id == job.id).values(heartbeat_at=jobs._now() - timedelta(hours=1)))
+        return job.id
+
+    url = f"/studies/{study.id}/themes"
+    assert post(client, f"/studies/{study.id}/themes/run", {"k": "3"}, url).status_code == 302
+    lose_worker()
+    refused = post(client, f"/studies/{study.id}/themes/run", {"k": "3"}, url)
+    assert refused.status_code == 409 and "has not finished yet" in refused.get_data(as_text=True)
+    assert jobs.Worker(app).run(until_idle=True) == 1
+    with db.read_session() as s:
+        run = s.scalars(select(ThemeRun).order_by(ThemeRun.id.desc())).first()
+    assert run.status is ThemeRunStatus.DONE and run.quality["k"] == 3
+
+    assert post(client, f"/studies/{study.id}/themes/run", {"k": "3"}, url).status_code == 302
+    for _ in range(jobs.MAX_ATTEMPTS):
+        job_id = lose_worker()
+    assert jobs.run_one(app) is None
+    with db.read_session() as s:
+        run = s.scalars(select(ThemeRun).order_by(ThemeRun.id.desc())).first()
+        assert s.get(Job, job_id).status is JobStatus.FAILED
+    assert run.status is ThemeRunStatus.FAILED and "stopped several times" in run.error
+    assert "stopped several times" in client.get(url + f"?run={run.id}").get_data(as_text=True)
+    assert post(client, f"/studies/{study.id}/themes/run", {"k": "3"}, url).status_code == 302

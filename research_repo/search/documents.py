@@ -1,15 +1,20 @@
 """Index documents from the database, which is the source of truth: a passage with its
-source's and study's facets, and the tags, A-11 drivers and accepted themes attached to it."""
+source's and study's facets, and the tags, A-11 drivers and accepted themes attached to it.
+
+A passage's themes are the accepted themes of its study's latest finished run (the run the
+review page shows); a newer run replaces the older one's labels in the facet."""
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Highlight, HighlightTag, Passage, Source, Study, Tag, Theme, ThemeStatus, theme_passage
+from ..models import (
+    Highlight, HighlightTag, Passage, Source, Study, Tag, Theme, ThemeRun, ThemeRunStatus, ThemeStatus, theme_passage,
+)
 
 
 def _when(source_collected: date | None, attributes: dict) -> datetime | None:
@@ -45,9 +50,11 @@ def documents(session: Session, passage_ids: Iterable[int]) -> list[dict]:
         # Tags by full path ("Pay/Interim pay"); drivers by their name ("Trust").
         (drivers if is_system else tags)[passage_id].append(name.rsplit("/", 1)[-1] if is_system else name)
     themes: dict[int, list[str]] = defaultdict(list)
+    latest = (select(func.max(ThemeRun.id)).where(ThemeRun.status == ThemeRunStatus.DONE)
+              .group_by(ThemeRun.study_id))
     for passage_id, label in session.execute(
         select(theme_passage.c.passage_id, Theme.label).join(Theme, Theme.id == theme_passage.c.theme_id)
-        .where(theme_passage.c.passage_id.in_(ids), Theme.status == ThemeStatus.ACCEPTED)
+        .where(theme_passage.c.passage_id.in_(ids), Theme.status == ThemeStatus.ACCEPTED, Theme.run_id.in_(latest))
     ):
         themes[passage_id].append(label)
     docs = []

@@ -1,8 +1,11 @@
-"""The one index writer: drains the outbox into the index in batches, rebuilds a missing or
-unreadable index from the database, and runs as a thread next to the job worker.
+"""The one index writer: drains the outbox (``services.outbox``) into the index in batches,
+rebuilds a missing or unreadable index from the database, and runs as a thread next to the
+job worker. It writes nothing but the index and the outbox rows it consumed.
 
-Order of work per batch: read outbox rows, write the index, commit it, then delete those
-outbox rows. A crash in between repeats the batch, which is harmless (upserts replace).
+Order of work per batch: read outbox rows, write the index, commit it, then delete exactly
+the rows read. A crash in between repeats the batch, which is harmless (upserts replace).
+Deleting "every id up to the last one read" would lose a row whose transaction took a lower
+id and committed during the drain (ids are taken at INSERT, visible at COMMIT).
 """
 from __future__ import annotations
 
@@ -45,41 +48,31 @@ def drain(app: Flask, *, batch: int = 2000, blocking: bool = False) -> int:
             found = {d["passage_id"] for d in docs}
             # An upsert whose passage is gone by now is a delete.
             deletes = [pid for pid, op in last_op.items() if op is OutboxOp.DELETE or pid not in found]
-        _vectorize(app, [pid for pid in upsert_ids if pid in found])
+        read = [row_id for row_id, _pid, _op in rows]
         if any(op is OutboxOp.DELETE for _id, _pid, op in rows):
             # Text must leave the index files, not only the results. Whoosh's optimize drops
             # deleted documents but keeps their terms in the term dictionary (a redacted name
             # would stay readable there), so a delete or a redaction rebuilds from the database.
-            _rebuild_locked(app)
+            _rebuild_locked(app, consumed=read)
             return len(rows)
         try:
             engine.apply(docs, deletes)
         except Exception as exc:  # noqa: BLE001 - unreadable index: rebuild it from the database
             log.error("index write failed (%s); rebuilding from the database", type(exc).__name__)
-            _rebuild_locked(app)
-        with db.writing() as session:
-            session.execute(delete(IndexOutbox).where(IndexOutbox.id <= rows[-1][0]))
+            _rebuild_locked(app, consumed=read)
+            return len(rows)
+        _consume(db, read)
         return len(rows)
 
 
-def _vectorize(app: Flask, passage_ids: list[int]) -> None:
-    """Theme vectors for new and changed passages, computed once here, in the worker, and new
-    passages placed in their study's accepted themes. A failure is logged and leaves those
-    passages to the next theme run, which vectorizes what lacks a vector."""
-    from ..services import themes
-
-    if not passage_ids:
-        return
-    try:
-        with get_db(app).writing() as session:
-            themes.vectorize_stored(session, passage_ids, app.config["THEME_VECTORS"])
-            themes.assign_new(session, passage_ids)
-    except Exception as exc:  # noqa: BLE001 - indexing must go on
-        log.error("theme vectors not stored for %d passages (%s)", len(passage_ids), type(exc).__name__)
+def _consume(db, row_ids: list[int]) -> None:
+    with db.writing() as session:
+        for i in range(0, len(row_ids), 500):
+            session.execute(delete(IndexOutbox).where(IndexOutbox.id.in_(row_ids[i:i + 500])))
 
 
 def drain_all(app: Flask) -> int:
-    """Drain until the outbox is empty (tests, `reindex --drain`)."""
+    """Drain until the outbox is empty (tests, and `reindex` before it checks)."""
     total = 0
     while (n := drain(app, blocking=True)) > 0:
         total += n
@@ -92,15 +85,14 @@ def rebuild(app: Flask, *, procs: int = 1) -> int:
         return _rebuild_locked(app, procs=procs)
 
 
-def _rebuild_locked(app: Flask, *, procs: int = 1) -> int:
+def _rebuild_locked(app: Flask, *, procs: int = 1, consumed: list[int] | None = None) -> int:
     db = get_db(app)
     with db.read_session() as session:
-        # Outbox rows written before this point are reflected in what we read; they can go
-        # once the new index is in place. Later rows stay for the next drain.
-        high_water = session.scalar(select(func.max(IndexOutbox.id))) or 0
+        # The outbox rows this read's snapshot sees are reflected in what it reads; they go
+        # once the new index is in place. Rows committed later stay for the next drain.
+        seen = set(session.scalars(select(IndexOutbox.id)))
         count = backend(app).rebuild(all_documents(session), procs=procs)
-    with db.writing() as session:
-        session.execute(delete(IndexOutbox).where(IndexOutbox.id <= high_water))
+    _consume(db, sorted(seen | set(consumed or ())))
     log.info("search index rebuilt: %d passages", count)
     return count
 

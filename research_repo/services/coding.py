@@ -16,9 +16,9 @@ from defusedxml import ElementTree as SafeET
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..models import A11Driver, CodingAction, Highlight, HighlightTag, IndexOutbox, OutboxOp, Passage, Polarity, Source, Study, Tag, Theme, ThemeRun, User
+from ..models import A11Driver, CodingAction, Highlight, HighlightTag, Passage, Polarity, Source, Study, Tag, Theme, ThemeRun, User
 from ..models._types import utcnow
-from . import audit
+from . import audit, outbox
 from .cells import safe_cell, unsafe_cell
 from .errors import Conflict, NotFound, ValidationError
 from .ingest import label_spans
@@ -37,8 +37,8 @@ def guid(kind: str, object_id: int) -> str:
 
 
 def reindex_passages(session: Session, passage_ids) -> None:
-    """Queue passages for the index writer: their tag and driver facets changed."""
-    session.add_all([IndexOutbox(passage_id=pid, op=OutboxOp.UPSERT) for pid in sorted(set(passage_ids))])
+    """Their tag and driver facets changed."""
+    outbox.changed(session, passage_ids)
 
 
 def _passages_coded_with(session: Session, tag_ids: list[int]) -> list[int]:
@@ -405,20 +405,36 @@ def bulk_tag(session: Session, actor: User, study: Study, passage_ids: list[int]
 
 
 def undo_bulk(session: Session, actor: User, study: Study, action_id: int) -> CodingAction:
+    """Take back exactly what one step added: its tag on the highlights it tagged, and the
+    highlights it made. Steps are undone latest first where they touch the same highlights
+    (a later step's codings sit on them); work added by hand since (another tag, a memo, a
+    citation as insight evidence) keeps its highlight, and only this step's tag leaves it."""
+    from ..models import insight_highlight
+
     action = session.get(CodingAction, action_id)
     if action is None or action.study_id != study.id:
         raise NotFound("No such coding step in this study.")
     if action.undone_at is not None:
         raise Conflict("That coding step was already undone.")
-    touched = action.created_highlights + action.tagged_highlights
+    touched = set(action.created_highlights + action.tagged_highlights)
+    for later in session.scalars(select(CodingAction).where(
+            CodingAction.study_id == study.id, CodingAction.id > action.id, CodingAction.undone_at.is_(None))
+            .order_by(CodingAction.id.desc())):
+        if touched & set(later.created_highlights + later.tagged_highlights):
+            raise Conflict(f"Step {later.id} coded the same passages after this one; undo step {later.id} first.")
     if touched:
         reindex_passages(session, session.scalars(select(Highlight.passage_id).where(Highlight.id.in_(touched))))
-    if action.tag_id is not None and action.tagged_highlights:
+    if action.tag_id is not None and touched:
         session.execute(delete(HighlightTag).where(HighlightTag.tag_id == action.tag_id,
-                                                   HighlightTag.highlight_id.in_(action.tagged_highlights)))
+                                                   HighlightTag.highlight_id.in_(touched)))
     if action.created_highlights:
-        for h in session.scalars(select(Highlight).where(Highlight.id.in_(action.created_highlights))).all():
-            session.delete(h)
+        created = action.created_highlights
+        kept = set(session.scalars(select(HighlightTag.highlight_id).where(HighlightTag.highlight_id.in_(created))))
+        kept |= set(session.scalars(select(insight_highlight.c.highlight_id).where(
+            insight_highlight.c.highlight_id.in_(created))))
+        for h in session.scalars(select(Highlight).where(Highlight.id.in_(created))).all():
+            if h.id not in kept and not h.memo:
+                session.delete(h)
     action.undone_at = utcnow()
     session.flush()
     audit.record(session, actor, "highlight.bulk_undo", study_id=study.id, object_type="coding_action",

@@ -12,10 +12,8 @@ from sqlalchemy.orm import Session
 
 from ..models import (
     A11Driver,
-    IndexOutbox,
     LearningAgendaQuestion,
     Method,
-    OutboxOp,
     Passage,
     Polarity,
     Role,
@@ -26,7 +24,7 @@ from ..models import (
     User,
 )
 from ..schema import PROJECT_ROOT
-from . import accounts, audit, coding, insights, studies
+from . import accounts, audit, coding, insights, outbox, studies
 
 FIXTURES_DIR = PROJECT_ROOT / "fixtures"
 
@@ -96,6 +94,7 @@ def load_demo(session: Session, fixtures_dir: Path = FIXTURES_DIR) -> dict[str, 
     for member in spec["members"]:
         studies.set_member(session, users["admin"], study.id, member["username"], Role(member["role"]))
     passages = 0
+    new_ids: list[int] = []
     for item in data["sources"]:
         canonical, spans = _canonical(item["passages"])
         source = Source(
@@ -120,13 +119,14 @@ def load_demo(session: Session, fixtures_dir: Path = FIXTURES_DIR) -> dict[str, 
             )
             session.add(row)
             session.flush()
-            session.add(IndexOutbox(passage_id=row.id, op=OutboxOp.UPSERT))
+            new_ids.append(row.id)
             passages += 1
         audit.record(
             session, users["researcher"], "source.create", study_id=study.id, object_type="source",
             object_id=source.id, passages=len(item["passages"]),
         )
     session.flush()
+    outbox.added(session, new_ids, study_id=study.id)
     return {"users": len(users), "studies": 1, "sources": len(data["sources"]), "passages": passages}
 
 

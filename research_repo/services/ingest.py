@@ -36,17 +36,15 @@ from ..models import (
     ImportRejection,
     ImportRun,
     ImportStatus,
-    IndexOutbox,
     Job,
     JobStatus,
-    OutboxOp,
     Passage,
     Source,
     SourceKind,
     Study,
     User,
 )
-from . import audit
+from . import audit, outbox
 from .cells import safe_cell
 from .errors import Conflict, ValidationError
 
@@ -184,11 +182,11 @@ def _passage_rows(source: Source, spans: list[tuple[int, int, str | None]]) -> l
     ]
 
 
-def _add_passages(session: Session, passages: list[Passage]) -> list[Passage]:
-    """Store passages and, in the same transaction, their index-outbox rows."""
+def _add_passages(session: Session, passages: list[Passage], study_id: int) -> list[Passage]:
+    """Store passages and, in the same transaction, their index-outbox rows and placement job."""
     session.add_all(passages)
     session.flush()
-    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.UPSERT) for p in passages])
+    outbox.added(session, [p.id for p in passages], study_id=study_id)
     return passages
 
 
@@ -248,7 +246,7 @@ def ingest_document(
     )
     session.add(source)
     session.flush()
-    rows = _add_passages(session, _passage_rows(source, spans))
+    rows = _add_passages(session, _passage_rows(source, spans), study.id)
     audit.record(session, actor, "source.create", study_id=study.id, object_type="source", object_id=source.id,
                  kind=kind.value, format=doc.format, passages=len(rows), redactions=len(result.replacements))
     return DocumentOutcome(source, True, len(rows))
@@ -600,7 +598,7 @@ def _store_chunk(session: Session, run_id: int, study_id: int, kind: SourceKind,
     session.add_all(sources)
     session.flush()
     _add_passages(session, [p for source, source_spans in zip(sources, spans, strict=True)
-                            for p in _passage_rows(source, source_spans)])
+                            for p in _passage_rows(source, source_spans)], study_id)
     run.records_read += len(chunk)
     run.records_stored += len(sources)
     run.records_rejected += len(rejections)
@@ -679,7 +677,7 @@ def delete_source(session: Session, actor: User, source: Source) -> int:
     """Delete a source and its passages; the index loses them through the outbox (and the
     index writer merges, so their text leaves the index files). Returns the passage count."""
     passage_ids = list(session.scalars(select(Passage.id).where(Passage.source_id == source.id)))
-    session.add_all([IndexOutbox(passage_id=pid, op=OutboxOp.DELETE) for pid in passage_ids])
+    outbox.deleted(session, passage_ids)
     audit.record(session, actor, "source.delete", study_id=source.study_id, object_type="source", object_id=source.id,
                  passages=len(passage_ids))
     session.delete(source)

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from nlp.deid.spans import Kind
 
-from ..models import Highlight, IndexOutbox, OutboxOp, Source, User
-from . import audit
+from ..models import Highlight, Source, User
+from . import audit, outbox
 from .ingest import move_offset
 from .errors import ValidationError
 
@@ -73,10 +73,8 @@ def redact(session: Session, actor: User, source: Source, value: str, kind: Kind
     source.text = new_text
     source.redaction_summary = summary_of(new_text, manual)
     session.flush()
-    # A delete first: the old text must leave the index files, not only be replaced in results.
-    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.DELETE) for p in changed])
-    session.flush()
-    session.add_all([IndexOutbox(passage_id=p.id, op=OutboxOp.UPSERT) for p in changed])
+    # The old text must leave the index files, not only be replaced in results.
+    outbox.reworded(session, [p.id for p in changed], study_id=source.study_id)
     audit.record(session, actor, "source.redact", study_id=source.study_id, object_type="source", object_id=source.id,
                  kind=kind.value, occurrences=len(matches), passages=len(changed))
     return len(matches)

@@ -18,7 +18,7 @@ from ..models import (
     Passage, PassageVector, Source, SourceKind, Study, Theme, ThemeAction, ThemeRun, ThemeRunStatus, ThemeStatus,
     User, VectorModel, theme_passage,
 )
-from . import audit
+from . import audit, outbox
 from .errors import Conflict, NotFound, ValidationError
 
 LSA = "lsa"
@@ -147,6 +147,37 @@ def vectorize_stored(session: Session, passage_ids: list[int], kind: str = LSA) 
     return vectorize(session, model, passage_ids, replace=True)
 
 
+PLACE_CHUNK = 500  # passages per write transaction of a placement job (keeps the write lock short)
+
+
+def place_job(ctx) -> None:
+    """The ``place_passages`` job, queued with new or re-worded passages (``outbox.added``):
+    their theme vectors with the current model, then a place in their study's accepted
+    themes. It takes over the study's other queued placement jobs, so passages that arrive
+    together (four uploads in a minute, an import's chunks) are placed, and their "not yet
+    themed" pool judged, together. Passages deleted since are skipped; a failure leaves them
+    to the next theme run, which vectorizes what lacks a vector."""
+    from ..extensions import get_db
+    from ..models import Job, JobStatus
+
+    db = get_db(ctx.app)
+    ids = [int(i) for i in ctx.payload.get("passage_ids", [])]
+    with db.writing() as session:
+        me = session.get(Job, ctx.job_id)
+        for job in session.scalars(select(Job).where(
+                Job.kind == ctx.kind, Job.status == JobStatus.QUEUED, Job.study_id == me.study_id, Job.id != me.id)):
+            ids.extend(int(i) for i in job.payload.get("passage_ids", []))
+            job.status, job.finished_at, job.error = JobStatus.DONE, _now(), None
+            job.worker = f"taken over by job {me.id}"
+    ids = sorted(set(ids))
+    for i in range(0, len(ids), PLACE_CHUNK):
+        chunk = ids[i:i + PLACE_CHUNK]
+        with db.writing() as session:
+            vectorize_stored(session, chunk, ctx.app.config["THEME_VECTORS"])
+            assign_new(session, chunk)
+        ctx.progress(min(len(ids), i + PLACE_CHUNK), len(ids))
+
+
 def assign_new(session: Session, passage_ids: list[int], min_similarity: float = 0.3) -> int:
     """Put new passages into their study's latest finished run without re-running it: each
     goes to the nearest accepted theme, with its cosine similarity as the confidence; below
@@ -189,6 +220,7 @@ def assign_new(session: Session, passage_ids: list[int], min_similarity: float =
         for theme in accepted:
             _refresh(session, theme)
         run.passage_count = (run.passage_count or 0) + len(pids)
+        outbox.changed(session, pids)
         assigned += len(pids)
         propose_candidates(session, run, model)
     return assigned
@@ -207,6 +239,7 @@ def propose_candidates(session: Session, run: ThemeRun, model: VectorModel) -> l
     if len(pool) < max(CANDIDATE_POOL, 0.05 * (run.passage_count or 0)):
         return []
     pids = [pid for pid, _tid in pool]
+    print("POOL", len(pool), sorted({tid for _p, tid in pool}), run.passage_count)
     X = _load_vectors(session, model, pids)
     est = nlp_themes.ThemeModel(k_min=2, random_state=run.random_state).fit(X)
     keep = [t for t in range(est.k_) if (est.labels_ == t).sum() >= CANDIDATE_MIN_SIZE]
@@ -392,22 +425,28 @@ def execute_run(db, run_id: int, progress=None) -> None:
             "mean_similarity": round(float(estimator.similarity_.mean()), 4), "vector_dim": X.shape[1],
         }
         run.status, run.finished_at = ThemeRunStatus.DONE, _now()
+        session.flush()
+        outbox.study_changed(session, run.study_id)
 
 
 def run_job(ctx) -> None:
-    """The ``theme_run`` job: ``ctx.payload = {"run_id": ...}``."""
+    """The ``theme_run`` job: ``ctx.payload = {"run_id": ...}``. Its run is queued with the
+    job, running while it runs, and done or failed with it (``run_failed``): one life cycle,
+    the job's, which also takes a run back from a worker that died."""
     from ..extensions import get_db
 
-    db = get_db(ctx.app)
-    run_id = ctx.payload["run_id"]
-    try:
-        execute_run(db, run_id, progress=ctx.progress)
-    except Exception as exc:
-        # Our own messages name counts and settings; anything else is reported by type only.
-        message = str(exc) if isinstance(exc, ValidationError | NotFound) else f"{type(exc).__name__} (see the log)"
-        with db.writing() as session:
-            fail_run(session, run_id, message)
-        raise
+    execute_run(get_db(ctx.app), ctx.payload["run_id"], progress=ctx.progress)
+
+
+def run_failed(session: Session, job, exc: BaseException | None) -> None:
+    """The job's ``on_fail``: the run fails with the job, in the same transaction."""
+    if exc is None:
+        message = "The worker running it stopped several times; start the run again."
+    elif isinstance(exc, ValidationError | NotFound):  # our own messages name counts and settings
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__} (see the log)"
+    fail_run(session, job.payload["run_id"], message)
 
 
 def _store_themes(session: Session, run: ThemeRun, ids: list[int], X: np.ndarray, est, old: list[tuple]) -> None:
@@ -563,6 +602,8 @@ def _snapshot(session: Session, themes: list[Theme]) -> dict:
 def _act(session: Session, actor: User, run: ThemeRun, kind: str, summary: str, themes: list[Theme]) -> ThemeAction:
     action = ThemeAction(run_id=run.id, kind=kind, summary=summary[:300], before=_snapshot(session, themes),
                          created_by_id=actor.id)
+    # Every review action only changes these themes and moves passages among them.
+    outbox.themes_changed(session, [t.id for t in themes])
     session.add(action)
     session.flush()
     return action
@@ -705,6 +746,8 @@ def undo(session: Session, actor: User, run: ThemeRun) -> ThemeAction:
         theme.top_terms = state["top_terms"]
     moved = [pid for rows in before["members"].values() for pid, *_ in rows]
     created = before.get("created") or []
+    outbox.themes_changed(session, ids + created)
+    outbox.changed(session, moved)
     for i in range(0, len(moved), 500):
         session.execute(delete(theme_passage).where(theme_passage.c.passage_id.in_(moved[i:i + 500]),
                                                     theme_passage.c.theme_id.in_(ids + created)))
