@@ -5,8 +5,11 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import inspect
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .extensions import fail_request, refusal_view
+from .models import User
 from .services.errors import DomainError, HiddenStudy, PermissionDenied, TooManyAttempts
 
 log = logging.getLogger(__name__)
@@ -28,8 +31,8 @@ def respond(status: int, title: str, message: str, headers: dict | None = None):
 
 
 def _audit(action: str, **details) -> None:
-    """An audit event of its own, after the request's transaction is rolled back (AU-2:
-    permission denials, downloads)."""
+    """An audit event (AU-2: permission denials, downloads) that outlives the request's own
+    writes being rolled back."""
     from flask import g
 
     from .extensions import db_session, get_db
@@ -37,14 +40,18 @@ def _audit(action: str, **details) -> None:
 
     study_id = (request.view_args or {}).get("study_id")
     study_id = study_id if isinstance(study_id, int) else None
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        with get_db().writing() as s:  # the request's own session only reads
-            audit.record(s, g.get("user"), action, study_id=study_id, endpoint=request.endpoint, **details)
+    if request.method in ("GET", "HEAD", "OPTIONS") or g.get("request_failed"):
+        # The request's own session only reads, or its writes were rolled back (which ended
+        # its transaction) and it commits nothing: the event is a transaction of its own.
+        # The user's id is read from its identity: touching the rolled-back (expired) user
+        # would reload it in the request's session and take the write lock there.
+        user = g.get("user")
+        with get_db().writing() as s:
+            actor = s.get(User, inspect(user).identity[0]) if user is not None else None
+            audit.record(s, actor, action, study_id=study_id, endpoint=request.endpoint, **details)
     else:
-        s = db_session()  # holds the write lock on SQLite: write the event in it, after the rest is undone
-        s.rollback()
-        audit.record(s, g.get("user"), action, study_id=study_id, endpoint=request.endpoint, **details)
-        s.commit()
+        # A download: recorded in the request's unit of work, which commits next.
+        audit.record(db_session(), g.get("user"), action, study_id=study_id, endpoint=request.endpoint, **details)
 
 
 def init_app(app: Flask) -> None:
@@ -56,8 +63,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
+        fail_request()
         if isinstance(exc, (PermissionDenied, HiddenStudy)):
             _audit("access.denied", status=exc.status)
+        render = refusal_view()
+        if render is not None and not wants_json():
+            return render(exc)
         titles = {400: "Check what you entered", 403: "Not allowed", 404: "Not found", 409: "Conflict",
                   429: "Too many attempts"}
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
@@ -65,6 +76,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(_exc: CSRFError):
+        fail_request()
         return respond(
             400, "Form expired",
             "This form expired or was not sent from this site. Go back, reload the page and try again.",
@@ -73,10 +85,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         # Werkzeug's descriptions are fixed texts; they never echo what the client sent.
+        fail_request()
         return respond(exc.code or 500, exc.name, exc.description or exc.name)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # Type only: an exception message can quote the data that was being processed.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+        fail_request()
         return respond(500, "Something went wrong", InternalServerError.description)

@@ -1,5 +1,16 @@
-"""Extensions created unbound and bound in ``init_app``; the request's database session."""
+"""Extensions created unbound and bound in ``init_app``; the request's unit of work.
+
+One commit point per request, the way indico's ``RH.process`` does it: a view (or API
+route) only calls services, which flush. When the view returns, its session commits; when
+it raises, the error mapping (``errors``) rolls everything back before answering. A view
+that wants its form shown again with a service's refusal says how with ``on_refusal``;
+work that must start only once the request's writes are visible (a background import)
+registers with ``after_commit``. A view that catches a refusal itself and returns keeps
+what it wrote: that is how a refused sign-in is still counted and audited.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Flask, current_app, g, request
 from flask_wtf.csrf import CSRFProtect
@@ -24,6 +35,7 @@ def init_app(app: Flask) -> None:
             f"The database driver {exc.name!r} is not installed; for PostgreSQL run pip install -e '.[postgres]'."
         ) from None
     csrf.init_app(app)
+    app.after_request(_finish_request)
     app.teardown_appcontext(_close_session)
 
 
@@ -44,9 +56,47 @@ def db_session() -> Session:
     return g.db_session
 
 
+def on_refusal(render: Callable) -> None:
+    """How this request answers a service's refusal (``DomainError``) in a page: ``render(exc)``
+    returns the response, typically the form again with the message on its field. Its writes
+    are rolled back first. JSON clients get the plain error."""
+    g.on_refusal = render
+
+
+def refusal_view() -> Callable | None:
+    return g.pop("on_refusal", None)
+
+
+def after_commit(fn: Callable[[], None]) -> None:
+    """Run ``fn`` once this request's writes are committed (never if they are rolled back)."""
+    g.setdefault("after_commit", []).append(fn)
+
+
+def fail_request() -> None:
+    """The request ends in an error: roll its writes back now (the error page then reads what
+    the database holds) and commit nothing at the end."""
+    g.request_failed = True
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def _finish_request(response):
+    """The one commit point: after the view returned, before the response leaves."""
+    session = g.get("db_session")
+    failed = g.get("request_failed", False)
+    if session is not None and not failed:
+        session.commit()
+    callbacks = g.pop("after_commit", [])
+    if not failed:
+        for fn in callbacks:
+            fn()
+    return response
+
+
 def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
-        # Anything not committed by the view is discarded: one commit per request.
+        # A failed commit, or an error after it: nothing half-done stays open.
         session.rollback()
         session.close()

@@ -1,10 +1,13 @@
 """Web forms (WTForms via Flask-WTF, which adds the CSRF token to each)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from .extensions import on_refusal
 from .models import Method, Role, SourceKind
 
 
@@ -15,6 +18,24 @@ def attach_error(form, exc) -> None:
         field.errors = [*field.errors, exc.message]
     else:
         form.form_errors.append(exc.message)
+
+
+def refusals_on(form, render: Callable[[int], object]) -> None:
+    """If a service refuses what this request asks, its writes are rolled back, the message
+    goes on ``form`` (``attach_error``) and ``render(status)`` answers with the page again."""
+    def answer(exc):
+        attach_error(form, exc)
+        return render(exc.status)
+
+    on_refusal(answer)
+
+
+def refusals_to(url: str) -> None:
+    """If a service refuses, its writes are rolled back and the user is sent to ``url`` with
+    the message (for buttons that post from a list)."""
+    from flask import flash, redirect
+
+    on_refusal(lambda exc: (flash(exc.message, "error"), redirect(url))[1])
 
 
 def _choices(enum_cls, members=None):

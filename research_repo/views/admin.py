@@ -9,13 +9,13 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from sqlalchemy import select
 
 from .. import access
-from ..extensions import db_session
-from ..forms import EmptyForm, NewUserForm, PasswordResetForm, UserUpdateForm, attach_error
+from ..extensions import db_session, on_refusal
+from ..forms import EmptyForm, NewUserForm, PasswordResetForm, UserUpdateForm, refusals_on
 from ..models import AuditEvent, Role, User
 from ..models._types import utcnow
 from ..services import accounts, inputs
 from ..services.cells import safe_cell
-from ..services.errors import DomainError, NotFound
+from ..services.errors import NotFound
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -39,19 +39,13 @@ def users():
     access.require_user_admin(current_user())
     form = NewUserForm()
     if form.validate_on_submit():
-        s = db_session()
-        try:
-            user = accounts.create_user(
-                s, current_user(), username=form.username.data, display_name=form.display_name.data,
-                password=form.password.data, role=Role(form.role.data),
-            )
-        except DomainError as exc:
-            s.rollback()
-            attach_error(form, exc)
-        else:
-            s.commit()
-            flash(f"User {user.username} created.", "success")
-            return redirect(url_for("admin.users"))
+        refusals_on(form, lambda _status: _page(form, status=400))
+        user = accounts.create_user(
+            db_session(), current_user(), username=form.username.data, display_name=form.display_name.data,
+            password=form.password.data, role=Role(form.role.data),
+        )
+        flash(f"User {user.username} created.", "success")
+        return redirect(url_for("admin.users"))
     return _page(form, status=400 if form.errors or form.form_errors else 200)
 
 
@@ -65,7 +59,6 @@ def update_user(user_id: int):
         return redirect(url_for("admin.users"))
     s = db_session()
     user = accounts.update_user(s, current_user(), user_id, role=Role(form.role.data), is_active=form.is_active.data)
-    s.commit()
     flash(f"User {user.username} saved.", "success")
     return redirect(url_for("admin.users"))
 
@@ -77,7 +70,6 @@ def unlock_user(user_id: int):
     if EmptyForm().validate_on_submit():
         s = db_session()
         accounts.unlock(s, current_user(), user_id, secret=current_app.config["SECRET_KEY"])
-        s.commit()
         flash(f"User {user_id} unlocked.", "success")
     return redirect(url_for("admin.users"))
 
@@ -92,14 +84,9 @@ def reset_password(user_id: int):
     if user is None:
         raise NotFound("No such user.")
     if form.validate_on_submit():
-        try:
-            accounts.set_password(s, current_user(), user, form.password.data)
-        except DomainError as exc:
-            s.rollback()
-            flash(exc.message, "error")
-        else:
-            s.commit()
-            flash(f"Password of user {user_id} reset; their sessions and API tokens have ended.", "success")
+        on_refusal(lambda exc: (flash(exc.message, "error"), redirect(url_for("admin.users")))[1])
+        accounts.set_password(s, current_user(), user, form.password.data)
+        flash(f"Password of user {user_id} reset; their sessions and API tokens have ended.", "success")
     return redirect(url_for("admin.users"))
 
 

@@ -44,17 +44,16 @@ def login():
                 client=request.remote_addr or "unknown", secret=cfg["SECRET_KEY"], policy=policy,
             )
         except TooManyAttempts as exc:
-            s.commit()  # the refused attempt's audit event
+            # Caught here, not by the error mapping, so the refused attempt's audit event is
+            # committed with the request.
             return render_template("auth/login.html", form=form, error=exc.message), 429, {
                 "Retry-After": str(exc.retry_after)
             }
-        if user is None:
-            s.commit()  # remember the failure
+        if user is None:  # the failure is remembered: this request commits
             error = "The username or password is not right. Check both and try again."
             status = 401
         else:
             token = accounts.start_session(s, user, hours=cfg["SESSION_HOURS"])
-            s.commit()
             session.clear()
             session[SESSION_KEY] = token
             session.permanent = True
@@ -72,7 +71,6 @@ def logout():
     if token:
         s = db_session()
         accounts.end_session(s, token)
-        s.commit()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
@@ -88,12 +86,10 @@ def change_password():
         try:
             accounts.change_own_password(s, current_user(), form.current.data, form.password.data,
                                          keep_session=session.get(SESSION_KEY))
-        except DomainError as exc:
-            s.commit()  # a wrong current password is audited
+        except DomainError as exc:  # caught here so the wrong current password's audit event is kept
             attach_error(form, exc)
             status = exc.status
         else:
-            s.commit()
             flash("Password changed. Your other sign-ins and API tokens have ended.", "success")
             return redirect(url_for("studies.index"))
     elif form.is_submitted():

@@ -6,11 +6,11 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from sqlalchemy import select
 
 from .. import access, search
-from ..extensions import db_session
-from ..forms import EmptyForm, TagForm, attach_error
+from ..extensions import db_session, on_refusal
+from ..forms import EmptyForm, TagForm, refusals_on, refusals_to
 from ..models import A11Driver, InsightStatus, Polarity, Tag, theme_passage
 from ..services import coding, exports, insights
-from ..services.errors import Conflict, DomainError, NotFound, ValidationError
+from ..services.errors import Conflict, NotFound, ValidationError
 from ..web_auth import current_user, local_url, login_required
 
 bp = Blueprint("coding", __name__)
@@ -47,14 +47,9 @@ def codebook(study_id: int):
     if request.method == "POST":
         access.get_study(s, current_user(), study_id, access.Action.CODE)
         if form.validate_on_submit():
-            try:
-                tag = coding.create_tag(s, current_user(), study, form.name.data, parent_id=_int(form.parent.data),
-                                        description=form.description.data or "", color=form.color.data)
-            except DomainError as exc:
-                s.rollback()
-                attach_error(form, exc)
-                return _codebook(s, study, form, exc.status)
-            s.commit()
+            refusals_on(form, lambda status: _codebook(s, study, form, status))
+            tag = coding.create_tag(s, current_user(), study, form.name.data, parent_id=_int(form.parent.data),
+                                    description=form.description.data or "", color=form.color.data)
             flash(f"Tag added: {tag.path}.", "success")
             return redirect(url_for(".codebook", study_id=study.id))
         return _codebook(s, study, form, 400)
@@ -76,28 +71,26 @@ def edit_tag(study_id: int, tag_id: int):
     tag = coding.get_tag(s, study.id, tag_id)
     form = _tag_form(s, study.id, tag)
     status = 200
+
+    def page(status):
+        others = [t for t in coding.tags(s, study.id) if not t.is_system and t.id != tag.id]
+        return render_template("coding/tag.html", study=study, tag=tag, form=form, others=others), status
+
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            if request.form.get("action") == "merge":
-                others = [coding.get_tag(s, study.id, _int(x)) for x in request.form.getlist("other") if _int(x)]
-                moved = coding.merge_tags(s, current_user(), tag, others)
-                message = f"Merged into {tag.path}; {moved} highlight coding{'s' if moved != 1 else ''} moved."
-            else:
-                coding.update_tag(s, current_user(), tag, name=form.name.data, parent_id=_int(form.parent.data),
-                                  description=form.description.data or "", color=form.color.data)
-                message = f"Saved {tag.path}."
-        except DomainError as exc:
-            s.rollback()
-            attach_error(form, exc)
-            status = exc.status
+        refusals_on(form, page)
+        if request.form.get("action") == "merge":
+            others = [coding.get_tag(s, study.id, _int(x)) for x in request.form.getlist("other") if _int(x)]
+            moved = coding.merge_tags(s, current_user(), tag, others)
+            message = f"Merged into {tag.path}; {moved} highlight coding{'s' if moved != 1 else ''} moved."
         else:
-            s.commit()
-            flash(message, "success")
-            return redirect(url_for(".codebook", study_id=study.id))
+            coding.update_tag(s, current_user(), tag, name=form.name.data, parent_id=_int(form.parent.data),
+                              description=form.description.data or "", color=form.color.data)
+            message = f"Saved {tag.path}."
+        flash(message, "success")
+        return redirect(url_for(".codebook", study_id=study.id))
     elif request.method == "POST":
         status = 400
-    others = [t for t in coding.tags(s, study.id) if not t.is_system and t.id != tag.id]
-    return render_template("coding/tag.html", study=study, tag=tag, form=form, others=others), status
+    return page(status)
 
 
 @bp.route("/studies/<int:study_id>/codebook/tags/<int:tag_id>/delete", methods=["GET", "POST"])
@@ -109,13 +102,8 @@ def delete_tag(study_id: int, tag_id: int):
     form = EmptyForm()
     if form.validate_on_submit():
         path = tag.path
-        try:
-            n_tags, n_codings = coding.delete_tag(s, current_user(), tag)
-        except DomainError as exc:
-            s.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for(".codebook", study_id=study.id))
-        s.commit()
+        refusals_to(url_for(".codebook", study_id=study.id))
+        n_tags, n_codings = coding.delete_tag(s, current_user(), tag)
         flash(f"Deleted {path} ({n_tags} tag{'s' if n_tags != 1 else ''}, {n_codings} coding"
               f"{'s' if n_codings != 1 else ''}).", "success")
         return redirect(url_for(".codebook", study_id=study.id))
@@ -133,25 +121,20 @@ def import_codebook(study_id: int):
     if not form.validate_on_submit():
         return _codebook(s, study, _tag_form(s, study.id), 400)
     upload = request.files.get("file")
-    try:
-        if upload is None or not upload.filename:
-            raise ValidationError("Choose a codebook file (.csv or .qdc) to import.")
-        data = upload.read(MAX_CODEBOOK_UPLOAD + 1)
-        if len(data) > MAX_CODEBOOK_UPLOAD:
-            raise ValidationError("A codebook file can be at most 2 MB.")
-        name = upload.filename.lower()
-        if name.endswith(".qdc") or name.endswith(".xml"):
-            report = coding.import_codebook_qdc(s, current_user(), study, data)
-        elif name.endswith(".csv"):
-            report = coding.import_codebook_csv(s, current_user(), study, data)
-        else:
-            raise ValidationError("Import a codebook as .csv (path, description, color) or as REFI-QDA .qdc.")
-    except DomainError as exc:
-        s.rollback()
-        form = _tag_form(s, study.id)
-        form.form_errors.append(exc.message)
-        return _codebook(s, study, form, exc.status)
-    s.commit()
+    tag_form = _tag_form(s, study.id)
+    refusals_on(tag_form, lambda status: _codebook(s, study, tag_form, status))
+    if upload is None or not upload.filename:
+        raise ValidationError("Choose a codebook file (.csv or .qdc) to import.")
+    data = upload.read(MAX_CODEBOOK_UPLOAD + 1)
+    if len(data) > MAX_CODEBOOK_UPLOAD:
+        raise ValidationError("A codebook file can be at most 2 MB.")
+    name = upload.filename.lower()
+    if name.endswith(".qdc") or name.endswith(".xml"):
+        report = coding.import_codebook_qdc(s, current_user(), study, data)
+    elif name.endswith(".csv"):
+        report = coding.import_codebook_csv(s, current_user(), study, data)
+    else:
+        raise ValidationError("Import a codebook as .csv (path, description, color) or as REFI-QDA .qdc.")
     return _codebook(s, study, _tag_form(s, study.id), report=report)
 
 
@@ -189,35 +172,32 @@ def passage(study_id: int, passage_id: int):
     s = db_session()
     study = access.get_study(s, current_user(), study_id)
     p, source = coding.get_passage(s, study.id, passage_id)
-    errors, status = [], 200
     form = EmptyForm()
+
+    def page(errors, status):
+        tags = coding.tags(s, study.id)
+        highlights = coding.highlights_for_passages(s, [p.id]).get(p.id, [])
+        return render_template(
+            "coding/passage.html", study=study, source=source, passage=p, tags=tags, highlights=highlights,
+            form=form, errors=errors, values=request.form, Drivers=A11Driver,
+            can_code=access.can(s, current_user(), access.Action.CODE, study.id),
+            insights=[i for i in insights.list_for_study(s, study.id) if i.status is not InsightStatus.PUBLISHED],
+            text_of=coding.highlight_text), status
+
     if request.method == "POST":
         access.get_study(s, current_user(), study_id, access.Action.CODE)
-        if form.validate_on_submit():
-            try:
-                start, end = _int(request.form.get("start")), _int(request.form.get("end"))
-                span = coding.locate(p, request.form.get("quote", ""), start, end)
-                h, replaced = coding.create_highlight(s, current_user(), p, span, _codings_from_form(request.form),
-                                                      request.form.get("memo", ""))
-            except DomainError as exc:
-                s.rollback()
-                errors, status = [exc.message], exc.status
-            else:
-                s.commit()
-                note = (f" {replaced} thing{'s' if replaced != 1 else ''} in the memo looked like identifiers and "
-                        "were replaced.") if replaced else ""
-                flash(f"Highlight {h.id} saved.{note}", "success")
-                return redirect(url_for(".passage", study_id=study.id, passage_id=p.id))
-        else:
-            errors, status = ["The form expired; try again."], 400
-    tags = coding.tags(s, study.id)
-    highlights = coding.highlights_for_passages(s, [p.id]).get(p.id, [])
-    return render_template(
-        "coding/passage.html", study=study, source=source, passage=p, tags=tags, highlights=highlights,
-        form=form, errors=errors, values=request.form, Drivers=A11Driver,
-        can_code=access.can(s, current_user(), access.Action.CODE, study.id),
-        insights=[i for i in insights.list_for_study(s, study.id) if i.status is not InsightStatus.PUBLISHED],
-        text_of=coding.highlight_text), status
+        if not form.validate_on_submit():
+            return page(["The form expired; try again."], 400)
+        on_refusal(lambda exc: page([exc.message], exc.status))
+        start, end = _int(request.form.get("start")), _int(request.form.get("end"))
+        span = coding.locate(p, request.form.get("quote", ""), start, end)
+        h, replaced = coding.create_highlight(s, current_user(), p, span, _codings_from_form(request.form),
+                                              request.form.get("memo", ""))
+        note = (f" {replaced} thing{'s' if replaced != 1 else ''} in the memo looked like identifiers and "
+                "were replaced.") if replaced else ""
+        flash(f"Highlight {h.id} saved.{note}", "success")
+        return redirect(url_for(".passage", study_id=study.id, passage_id=p.id))
+    return page([], 200)
 
 
 @bp.route("/studies/<int:study_id>/highlights/<int:highlight_id>/delete", methods=["POST"])
@@ -229,7 +209,6 @@ def delete_highlight(study_id: int, highlight_id: int):
     passage_id = h.passage_id
     if EmptyForm().validate_on_submit():
         coding.delete_highlight(s, current_user(), study.id, h)
-        s.commit()
         flash("Highlight deleted.", "success")
     return redirect(url_for(".passage", study_id=study.id, passage_id=passage_id))
 
@@ -246,35 +225,30 @@ def tag_all(study_id: int):
     if not EmptyForm().validate_on_submit():
         flash("The form expired; try again.", "error")
         return redirect(back)
-    try:
-        tag_id = _int(request.form.get("apply_tag"))
-        polarity = request.form.get("polarity") or None
-        if tag_id is None:
-            raise ValidationError("Choose the tag to apply.")
-        theme_id = _int(request.form.get("theme"))
-        if theme_id is not None:
-            theme = coding.get_theme(s, study.id, theme_id)
-            ids = list(s.scalars(select(theme_passage.c.passage_id).where(theme_passage.c.theme_id == theme.id)))
-            origin = "theme"
-        else:
-            text = request.form.get("q", "").strip()
-            filters = {name: [v for v in request.form.getlist(name) if v.strip()] for name in search.FACETS}
-            query = search.SearchQuery(text=text, filters={k: v for k, v in filters.items() if v})
-            if not text and not query.filters:
-                raise ValidationError("Search for something first; tagging every passage is not a search.")
-            try:
-                ids = list(search.backend(current_app).matching_passage_ids(query, [study.id]))
-            except search.IndexUnavailable as exc:
-                raise Conflict(f"{exc} Try again in a minute.") from None
-            origin = "search"
-        action = coding.bulk_tag(s, current_user(), study, ids,
-                                 coding.Coding(tag_id, Polarity(polarity) if polarity in ("positive", "negative")
-                                               else None), origin)
-    except DomainError as exc:
-        s.rollback()
-        flash(exc.message, "error")
-        return redirect(back)
-    s.commit()
+    refusals_to(back)
+    tag_id = _int(request.form.get("apply_tag"))
+    polarity = request.form.get("polarity") or None
+    if tag_id is None:
+        raise ValidationError("Choose the tag to apply.")
+    theme_id = _int(request.form.get("theme"))
+    if theme_id is not None:
+        theme = coding.get_theme(s, study.id, theme_id)
+        ids = list(s.scalars(select(theme_passage.c.passage_id).where(theme_passage.c.theme_id == theme.id)))
+        origin = "theme"
+    else:
+        text = request.form.get("q", "").strip()
+        filters = {name: [v for v in request.form.getlist(name) if v.strip()] for name in search.FACETS}
+        query = search.SearchQuery(text=text, filters={k: v for k, v in filters.items() if v})
+        if not text and not query.filters:
+            raise ValidationError("Search for something first; tagging every passage is not a search.")
+        try:
+            ids = list(search.backend(current_app).matching_passage_ids(query, [study.id]))
+        except search.IndexUnavailable as exc:
+            raise Conflict(f"{exc} Try again in a minute.") from None
+        origin = "search"
+    action = coding.bulk_tag(s, current_user(), study, ids,
+                             coding.Coding(tag_id, Polarity(polarity) if polarity in ("positive", "negative")
+                                           else None), origin)
     tag = s.get(Tag, action.tag_id)
     n = len(action.created_highlights) + len(action.tagged_highlights)
     flash(f"Tagged {n} passage{'s' if n != 1 else ''} with {tag.path} (coding step {action.id}; undo it on the "
@@ -288,14 +262,9 @@ def undo(study_id: int, action_id: int):
     s = db_session()
     study = access.get_study(s, current_user(), study_id, access.Action.CODE)
     if EmptyForm().validate_on_submit():
-        try:
-            coding.undo_bulk(s, current_user(), study, action_id)
-        except DomainError as exc:
-            s.rollback()
-            flash(exc.message, "error")
-        else:
-            s.commit()
-            flash(f"Coding step {action_id} undone.", "success")
+        refusals_to(url_for(".codebook", study_id=study.id))
+        coding.undo_bulk(s, current_user(), study, action_id)
+        flash(f"Coding step {action_id} undone.", "success")
     return redirect(url_for(".codebook", study_id=study.id))
 
 

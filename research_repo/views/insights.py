@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from .. import access
 from ..extensions import db_session
-from ..forms import EmptyForm, InsightForm, QuestionForm, attach_error
+from ..forms import EmptyForm, InsightForm, QuestionForm, refusals_on, refusals_to
 from ..models import A11Driver, Insight, InsightStatus, LearningAgendaQuestion, Polarity, Study, User
 from ..services import exports, insights
-from ..services.errors import DomainError, NotFound
+from ..services.errors import NotFound, ValidationError
 from ..web_auth import current_user, local_url, login_required
 
 bp = Blueprint("insights", __name__)
@@ -54,14 +54,9 @@ def index(study_id: int):
         access.get_study(s, current_user(), study_id, access.Action.CODE)
         if not form.validate_on_submit():
             return _list(s, study, form, 400)
-        try:
-            insight, replaced = insights.create(s, current_user(), study, _input(form))
-            insights.add_evidence(s, current_user(), insight, **_evidence_args())
-        except DomainError as exc:
-            s.rollback()
-            attach_error(form, exc)
-            return _list(s, study, form, exc.status)
-        s.commit()
+        refusals_on(form, lambda status: _list(s, study, form, status))
+        insight, replaced = insights.create(s, current_user(), study, _input(form))
+        insights.add_evidence(s, current_user(), insight, **_evidence_args())
         note = (f" {replaced} thing{'s' if replaced != 1 else ''} in it looked like identifiers and were replaced."
                 if replaced else "")
         flash(f"Insight {insight.id} saved as a draft.{note}", "success")
@@ -94,13 +89,8 @@ def detail(study_id: int, insight_id: int):
         access.get_study(s, current_user(), study_id, access.Action.CODE)
         if not form.validate_on_submit():
             return _detail(s, study, insight, form, 400)
-        try:
-            replaced = insights.update(s, current_user(), insight, _input(form))
-        except DomainError as exc:
-            s.rollback()
-            attach_error(form, exc)
-            return _detail(s, study, insights.get(s, study.id, insight_id), form, exc.status)
-        s.commit()
+        refusals_on(form, lambda status: _detail(s, study, insights.get(s, study.id, insight_id), form, status))
+        replaced = insights.update(s, current_user(), insight, _input(form))
         flash("Insight saved." + (f" {replaced} identifier-like thing{'s' if replaced != 1 else ''} replaced."
                                   if replaced else ""), "success")
         return redirect(url_for(".detail", study_id=study.id, insight_id=insight.id))
@@ -117,29 +107,27 @@ def act(study_id: int, insight_id: int, action: str):
         flash("The form expired; try again.", "error")
         return redirect(url_for(".detail", study_id=study.id, insight_id=insight.id))
     target = url_for(".detail", study_id=study.id, insight_id=insight.id)
-    try:
-        if action == "status":
+    refusals_to(target)
+    if action == "status":
+        try:
             status = InsightStatus(request.form.get("status", ""))
-            insights.set_status(s, current_user(), insight, status)
-            message = f"Insight {insight.id} is {status.value}."
-        elif action == "evidence":
-            added = insights.add_evidence(s, current_user(), insight, **_evidence_args())
-            message = f"Added {added} piece{'s' if added != 1 else ''} of evidence to insight {insight.id}."
-            target = request.form.get("back") or target
-        elif action == "remove":
-            insights.remove_evidence(s, current_user(), insight, request.form.get("kind", ""),
-                                     int(request.form.get("id", "0") or 0))
-            message = "Evidence removed."
-        elif action == "delete":
-            insights.delete(s, current_user(), insight)
-            message, target = f"Insight {insight_id} deleted.", url_for(".index", study_id=study.id)
-        else:
-            raise NotFound("Unknown action.")
-    except (DomainError, ValueError) as exc:
-        s.rollback()
-        flash(getattr(exc, "message", "Choose a valid status."), "error")
-        return redirect(url_for(".detail", study_id=study.id, insight_id=insight_id))
-    s.commit()
+        except ValueError:
+            raise ValidationError("Choose a valid status.") from None
+        insights.set_status(s, current_user(), insight, status)
+        message = f"Insight {insight.id} is {status.value}."
+    elif action == "evidence":
+        added = insights.add_evidence(s, current_user(), insight, **_evidence_args())
+        message = f"Added {added} piece{'s' if added != 1 else ''} of evidence to insight {insight.id}."
+        target = request.form.get("back") or target
+    elif action == "remove":
+        insights.remove_evidence(s, current_user(), insight, request.form.get("kind", ""),
+                                 request.form.get("id", 0, type=int))
+        message = "Evidence removed."
+    elif action == "delete":
+        insights.delete(s, current_user(), insight)
+        message, target = f"Insight {insight_id} deleted.", url_for(".index", study_id=study.id)
+    else:
+        raise NotFound("Unknown action.")
     flash(message, "success")
     return redirect(local_url(target, url_for(".detail", study_id=study.id, insight_id=insight_id)))
 
@@ -162,21 +150,22 @@ def agenda():
     s = db_session()
     form = QuestionForm()
     status = 200
+
+    def page(status):
+        return _agenda_page(s, form, status)
+
     if request.method == "POST":
         if form.validate_on_submit():
-            try:
-                q = insights.create_question(s, current_user(), form.agency.data, form.number.data, form.text.data,
-                                             form.strategic_goal.data or "")
-            except DomainError as exc:
-                s.rollback()
-                attach_error(form, exc)
-                status = exc.status
-            else:
-                s.commit()
-                flash(f"Question {q.agency} {q.number} added.", "success")
-                return redirect(url_for(".agenda"))
-        else:
-            status = 400
+            refusals_on(form, lambda status: page(status))
+            q = insights.create_question(s, current_user(), form.agency.data, form.number.data, form.text.data,
+                                         form.strategic_goal.data or "")
+            flash(f"Question {q.agency} {q.number} added.", "success")
+            return redirect(url_for(".agenda"))
+        status = 400
+    return page(status)
+
+
+def _agenda_page(s, form, status):
     summaries = insights.learning_agenda(s, current_user())
     balance = insights.driver_balance(s, current_user())
     return render_template("insights/agenda.html", summaries=summaries, balance=balance, form=form,

@@ -13,12 +13,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from .. import access, search
-from ..extensions import db_session
+from ..extensions import db_session, on_refusal
 from ..models import Study
 from ..forms import EmptyForm
 from ..search import FACETS, MAX_RESULT_DEPTH, IndexUnavailable, QueryRejected, SearchQuery
 from ..services import coding, saved_searches
-from ..services.errors import DomainError, TooManyAttempts
+from ..services.errors import TooManyAttempts
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("search", __name__)
@@ -146,14 +146,9 @@ def save_search():
     form = EmptyForm()
     params = _saved_params()
     if form.validate_on_submit():
-        s = db_session()
-        try:
-            saved_searches.save(s, current_user(), request.form.get("name", ""), params)
-        except DomainError as exc:
-            s.rollback()
-            # The page again, with the message; the refused text is not echoed back.
-            return _render_page(SearchQuery(), save_error=exc.message), exc.status
-        s.commit()
+        # The page again, with the message; the refused text is not echoed back.
+        on_refusal(lambda exc: (_render_page(SearchQuery(), save_error=exc.message), exc.status))
+        saved_searches.save(db_session(), current_user(), request.form.get("name", ""), params)
         flash("Search saved.", "success")
     return redirect(url_for("search.page", **params))
 
@@ -165,7 +160,6 @@ def delete_search(saved_id: int):
     if form.validate_on_submit():
         s = db_session()
         saved_searches.delete(s, current_user(), saved_id)
-        s.commit()
         flash("Saved search deleted.", "success")
     return redirect(url_for("search.page"))
 

@@ -12,8 +12,8 @@ from wtforms import SelectChoice
 from nlp.deid.spans import Kind
 
 from .. import access, jobs
-from ..extensions import db_session, get_db
-from ..forms import EmptyForm, RedactForm, UploadForm, attach_error
+from ..extensions import after_commit, db_session, get_db
+from ..forms import EmptyForm, RedactForm, UploadForm, refusals_on
 from ..models import Highlight, ImportRejection, ImportRun, Passage, Source, SourceKind
 from ..services import ingest, redaction
 from ..services.errors import DomainError, NotFound
@@ -67,37 +67,40 @@ def upload(study_id: int):
             name = ingest.display_name(f.filename)
             data = f.read()
             f.close()
+            # Each file in a savepoint: a refused file takes back only its own writes, and the
+            # files accepted before and after it commit with the request.
             try:
-                source_kind = ingest.kind_for(name, kind)
+                with s.begin_nested():
+                    source_kind = ingest.kind_for(name, kind)
+                    if source_kind in ingest.RECORD_KINDS:
+                        plan = ingest.start_import(s, settings, study, current_user(), ingest.Upload(name, data),
+                                                   source_kind, encoding=form.encoding.data or None,
+                                                   text_columns=text_columns)
+                    else:
+                        outcome = ingest.ingest_document(
+                            s, settings, study, current_user(), ingest.Upload(name, data), source_kind,
+                            title=form.title.data if len(files) == 1 else None, collected_on=form.collected_on.data,
+                            channel=form.channel.data, segment_name=form.segment.data,
+                            journey_stage=form.journey_stage.data, encoding=form.encoding.data or None)
                 if source_kind in ingest.RECORD_KINDS:
-                    plan = ingest.start_import(s, settings, study, current_user(), ingest.Upload(name, data),
-                                               source_kind, encoding=form.encoding.data or None,
-                                               text_columns=text_columns)
-                    s.commit()
                     if plan.already_done:
                         results.append({"name": name, "ok": True, "url": url_for(".import_detail", study_id=study.id,
                                         import_id=plan.run.id), "message": "Already imported; nothing changed."})
                         continue
                     run_id, actor_id = plan.run.id, current_user().id
-                    jobs.run_in_background(app, lambda plan=plan, actor_id=actor_id: ingest.run_import(
-                        get_db(app), settings, plan, actor_id))
+                    # The records are read once the import's row is committed and visible.
+                    after_commit(lambda plan=plan, actor_id=actor_id: jobs.run_in_background(
+                        app, lambda: ingest.run_import(get_db(app), settings, plan, actor_id)))
                     message = (f"Resuming at record {plan.run.records_read + 1} of {plan.run.records_total}."
                                if plan.resumed else f"Importing {plan.run.records_total} records.")
                     results.append({"name": name, "ok": True, "message": message,
                                     "url": url_for(".import_detail", study_id=study.id, import_id=run_id)})
                 else:
-                    outcome = ingest.ingest_document(
-                        s, settings, study, current_user(), ingest.Upload(name, data), source_kind,
-                        title=form.title.data if len(files) == 1 else None, collected_on=form.collected_on.data,
-                        channel=form.channel.data, segment_name=form.segment.data,
-                        journey_stage=form.journey_stage.data, encoding=form.encoding.data or None)
-                    s.commit()
                     results.append({"name": name, "ok": True, "url": url_for(".source_detail", study_id=study.id,
                                     source_id=outcome.source.id), "message": (
                         f"Stored as {outcome.source.title}: {outcome.passages} passages." if outcome.created
                         else f"Already in this study as {outcome.source.title}; nothing changed.")})
-            except DomainError as exc:
-                s.rollback()
+            except DomainError as exc:  # this file's outcome; the others are kept
                 results.append({"name": name, "ok": False, "message": exc.message, "status": exc.status})
             finally:
                 del data
@@ -208,21 +211,20 @@ def source_redact(study_id: int, source_id: int):
     study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
     source = _source(s, study.id, source_id)
     form = _redact_form()
+
+    def page(_status):
+        # Never echo the submitted value back into the page.
+        form.value.data = ""
+        form.value.raw_data = []
+        return _render_source(study, source, form, 400)
+
     if form.validate_on_submit():
-        try:
-            count = redaction.redact(s, current_user(), source, form.value.data, Kind(form.kind.data))
-        except DomainError as exc:
-            s.rollback()
-            attach_error(form, exc)
-        else:
-            s.commit()
-            get_db().checkpoint()
-            flash(f"Redacted {count} occurrence{'s' if count != 1 else ''} in this source.", "success")
-            return redirect(url_for(".source_detail", study_id=study.id, source_id=source.id))
-    # Never echo the submitted value back into the page.
-    form.value.data = ""
-    form.value.raw_data = []
-    return _render_source(study, source, form, 400)
+        refusals_on(form, page)
+        count = redaction.redact(s, current_user(), source, form.value.data, Kind(form.kind.data))
+        after_commit(get_db().checkpoint)  # the old value leaves the WAL too
+        flash(f"Redacted {count} occurrence{'s' if count != 1 else ''} in this source.", "success")
+        return redirect(url_for(".source_detail", study_id=study.id, source_id=source.id))
+    return page(400)
 
 
 
@@ -236,8 +238,7 @@ def source_delete(study_id: int, source_id: int):
     if form.validate_on_submit():
         title = source.title
         count = ingest.delete_source(s, current_user(), source)
-        s.commit()
-        get_db().checkpoint()  # the deleted text leaves the WAL too, as after a hand redaction
+        after_commit(get_db().checkpoint)  # the deleted text leaves the WAL too, as after a hand redaction
         flash(f"Deleted {title} and its {count} passage{'s' if count != 1 else ''}.", "success")
         return redirect(url_for("studies.detail", study_id=study.id))
     return render_template("sources/delete.html", study=study, source=source, form=form)

@@ -5,10 +5,9 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 
 from .. import access
 from ..extensions import db_session
-from ..forms import EmptyForm, MemberForm, StudyForm, attach_error
+from ..forms import EmptyForm, MemberForm, StudyForm, refusals_on
 from ..models import Method, Role
 from ..services import ingest, inputs, studies
-from ..services.errors import DomainError
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("studies", __name__)
@@ -40,19 +39,16 @@ def list_studies():
 def create():
     access.require_study_creator(current_user())
     form = StudyForm()
+
+    def page(status):
+        return render_template("studies/form.html", form=form, study=None), status
+
     if form.validate_on_submit():
-        s = db_session()
-        try:
-            study = studies.create_study(s, current_user(), _input(form))
-        except DomainError as exc:
-            s.rollback()
-            attach_error(form, exc)
-        else:
-            s.commit()
-            flash("Study created." + inputs.replaced_note(study.replaced_identifiers), "success")
-            return redirect(url_for("studies.detail", study_id=study.id))
-    status = 400 if form.errors or form.form_errors else 200
-    return render_template("studies/form.html", form=form, study=None), status
+        refusals_on(form, lambda _status: page(400))
+        study = studies.create_study(db_session(), current_user(), _input(form))
+        flash("Study created." + inputs.replaced_note(study.replaced_identifiers), "success")
+        return redirect(url_for("studies.detail", study_id=study.id))
+    return page(400 if form.errors or form.form_errors else 200)
 
 
 @bp.route("/studies/<int:study_id>")
@@ -81,16 +77,11 @@ def edit(study_id: int):
     if not form.is_submitted():
         form.method.data = study.method.value
     if form.validate_on_submit():
-        try:
-            saved = studies.update_study(s, current_user(), study.id, _input(form))
-        except DomainError as exc:
-            s.rollback()
-            attach_error(form, exc)
-            study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
-        else:
-            s.commit()
-            flash("Study saved." + inputs.replaced_note(saved.replaced_identifiers), "success")
-            return redirect(url_for("studies.detail", study_id=study.id))
+        refusals_on(form, lambda _status: _edit_page(
+            access.get_study(s, current_user(), study_id, access.Action.EDIT), form, MemberForm(), status=400))
+        saved = studies.update_study(s, current_user(), study.id, _input(form))
+        flash("Study saved." + inputs.replaced_note(saved.replaced_identifiers), "success")
+        return redirect(url_for("studies.detail", study_id=study.id))
     return _edit_page(study, form, MemberForm(), status=400 if form.errors or form.form_errors else 200)
 
 
@@ -107,20 +98,19 @@ def add_member(study_id: int):
     s = db_session()
     study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
     member_form = MemberForm()
+
+    def page(_status):
+        study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
+        form = StudyForm(formdata=None, obj=study)
+        form.method.data = study.method.value
+        return _edit_page(study, form, member_form, status=400)
+
     if member_form.validate_on_submit():
-        try:
-            studies.set_member(s, current_user(), study.id, member_form.username.data, Role(member_form.role.data))
-        except DomainError as exc:
-            s.rollback()
-            attach_error(member_form, exc)
-        else:
-            s.commit()
-            flash("Member saved.", "success")
-            return redirect(url_for("studies.edit", study_id=study.id))
-    study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
-    form = StudyForm(formdata=None, obj=study)
-    form.method.data = study.method.value
-    return _edit_page(study, form, member_form, status=400)
+        refusals_on(member_form, page)
+        studies.set_member(s, current_user(), study.id, member_form.username.data, Role(member_form.role.data))
+        flash("Member saved.", "success")
+        return redirect(url_for("studies.edit", study_id=study.id))
+    return page(400)
 
 
 @bp.route("/studies/<int:study_id>/members/<int:user_id>/remove", methods=["POST"])
@@ -128,6 +118,5 @@ def add_member(study_id: int):
 def remove_member(study_id: int, user_id: int):
     s = db_session()
     studies.remove_member(s, current_user(), study_id, user_id)
-    s.commit()
     flash("Member removed.", "success")
     return redirect(url_for("studies.edit", study_id=study_id))

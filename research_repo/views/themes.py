@@ -7,11 +7,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy import select
 
 from .. import access, search
-from ..extensions import db_session
+from ..extensions import db_session, on_refusal
 from ..forms import EmptyForm
 from ..models import Job, SourceKind, ThemeRun, ThemeRunStatus, ThemeStatus
 from ..services import coding, inputs, themes
-from ..services.errors import Conflict, DomainError, ValidationError
+from ..services.errors import Conflict, ValidationError
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("themes", __name__)
@@ -69,32 +69,28 @@ def start(study_id: int):
     form = EmptyForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        k_text = request.form.get("k", "").strip()
-        if k_text and not k_text.isdigit():
-            raise ValidationError("The number of themes must be a whole number, or empty to choose it automatically.")
-        kinds = tuple(k for k in request.form.getlist("kinds") if k in {x.value for x in SourceKind})
-        query_text = request.form.get("query", "").strip()
-        matched = None
-        if query_text:
-            try:
-                matched = tuple(search.backend(current_app).matching_passage_ids(
-                    search.SearchQuery(text=query_text), [study.id]))
-            except search.IndexUnavailable as exc:
-                raise Conflict(f"{exc} Run themes over a search again in a minute.") from None
-            if not matched:
-                raise ValidationError(f"No passage of this study matches “{query_text}”; change the search or "
-                                      "leave it empty to use every passage.")
-        scope = themes.RunScope(kinds=kinds, passage_ids=matched,
-                                date_from=inputs.iso_date(request.form.get("date_from"), "start date", "date_from"),
-                                date_to=inputs.iso_date(request.form.get("date_to"), "end date", "date_to"))
-        run = themes.start_run(s, current_user(), study, themes.RunOptions(
-            k=int(k_text) if k_text else None, scope=scope, warm=request.form.get("cold") != "1",
-            vectors=current_app.config["THEME_VECTORS"]))
-    except DomainError as exc:
-        s.rollback()
-        return _render(s, study, themes.latest_done(s, study.id), exc.status, [exc.message])
-    s.commit()
+    on_refusal(lambda exc: _render(s, study, themes.latest_done(s, study.id), exc.status, [exc.message]))
+    k_text = request.form.get("k", "").strip()
+    if k_text and not k_text.isdigit():
+        raise ValidationError("The number of themes must be a whole number, or empty to choose it automatically.")
+    kinds = tuple(k for k in request.form.getlist("kinds") if k in {x.value for x in SourceKind})
+    query_text = request.form.get("query", "").strip()
+    matched = None
+    if query_text:
+        try:
+            matched = tuple(search.backend(current_app).matching_passage_ids(
+                search.SearchQuery(text=query_text), [study.id]))
+        except search.IndexUnavailable as exc:
+            raise Conflict(f"{exc} Run themes over a search again in a minute.") from None
+        if not matched:
+            raise ValidationError(f"No passage of this study matches “{query_text}”; change the search or "
+                                  "leave it empty to use every passage.")
+    scope = themes.RunScope(kinds=kinds, passage_ids=matched,
+                            date_from=inputs.iso_date(request.form.get("date_from"), "start date", "date_from"),
+                            date_to=inputs.iso_date(request.form.get("date_to"), "end date", "date_to"))
+    run = themes.start_run(s, current_user(), study, themes.RunOptions(
+        k=int(k_text) if k_text else None, scope=scope, warm=request.form.get("cold") != "1",
+        vectors=current_app.config["THEME_VECTORS"]))
     flash(f"Theme run {run.id} is queued for {run.passage_count} passages. This page shows it when it is done.",
           "success")
     return redirect(url_for(".review", study_id=study.id))
@@ -114,36 +110,32 @@ def act(study_id: int, run_id: int):
     action = request.form.get("action", "")
     theme_id = request.form.get("theme", type=int)
     user = current_user()
-    try:
-        if action == "rename":
-            theme = themes.rename(s, user, run, theme_id, request.form.get("label", ""))
-            message = f"Renamed to “{theme.label}”."
-        elif action in ("accept", "reject", "reopen"):
-            status = {"accept": ThemeStatus.ACCEPTED, "reject": ThemeStatus.REJECTED, "reopen": ThemeStatus.PROPOSED}
-            theme = themes.set_status(s, user, run, theme_id, status[action])
-            message = f"“{theme.label}” is {theme.status.value}."
-        elif action == "merge":
-            others = [int(x) for x in request.form.getlist("other") if x.isdigit()]
-            theme = themes.merge(s, user, run, theme_id or 0, others)
-            message = f"Merged into “{theme.label}” ({theme.size} passages)."
-        elif action == "split":
-            parts = themes.split(s, user, run, theme_id, request.form.get("parts", 2, type=int))
-            message = "Split into " + ", ".join(f"“{t.label}” ({t.size})" for t in parts) + "."
-        elif action == "move":
-            passage_id = request.form.get("passage", type=int)
-            if passage_id is None:
-                raise ValidationError("Give the number of the passage to move.")
-            theme = themes.move_passage(s, user, run, passage_id, theme_id or 0)
-            message = f"Moved passage {passage_id} to “{theme.label}”."
-        elif action == "undo":
-            done = themes.undo(s, user, run)
-            message = f"Undone: {done.summary}."
-        else:
-            raise ValidationError("Unknown action.")
-    except DomainError as exc:
-        s.rollback()
-        return _render(s, study, run, exc.status, [exc.message])
-    s.commit()
+    on_refusal(lambda exc: _render(s, study, run, exc.status, [exc.message]))
+    if action == "rename":
+        theme = themes.rename(s, user, run, theme_id, request.form.get("label", ""))
+        message = f"Renamed to “{theme.label}”."
+    elif action in ("accept", "reject", "reopen"):
+        status = {"accept": ThemeStatus.ACCEPTED, "reject": ThemeStatus.REJECTED, "reopen": ThemeStatus.PROPOSED}
+        theme = themes.set_status(s, user, run, theme_id, status[action])
+        message = f"“{theme.label}” is {theme.status.value}."
+    elif action == "merge":
+        others = [int(x) for x in request.form.getlist("other") if x.isdigit()]
+        theme = themes.merge(s, user, run, theme_id or 0, others)
+        message = f"Merged into “{theme.label}” ({theme.size} passages)."
+    elif action == "split":
+        parts = themes.split(s, user, run, theme_id, request.form.get("parts", 2, type=int))
+        message = "Split into " + ", ".join(f"“{t.label}” ({t.size})" for t in parts) + "."
+    elif action == "move":
+        passage_id = request.form.get("passage", type=int)
+        if passage_id is None:
+            raise ValidationError("Give the number of the passage to move.")
+        theme = themes.move_passage(s, user, run, passage_id, theme_id or 0)
+        message = f"Moved passage {passage_id} to “{theme.label}”."
+    elif action == "undo":
+        done = themes.undo(s, user, run)
+        message = f"Undone: {done.summary}."
+    else:
+        raise ValidationError("Unknown action.")
     flash(message, "success")
     anchor = f"#theme-{theme_id}" if theme_id and action not in ("undo", "merge") else ""
     return redirect(url_for(".review", study_id=study.id, run=run.id) + anchor)
