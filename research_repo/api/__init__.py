@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 
 from .. import access
 from ..extensions import csrf, db_session
-from ..forms import EmptyForm, TokenForm, attach_error
+from ..forms import EmptyForm, TokenForm, refusals_on
 from ..models import A11Driver, Highlight, Insight, Passage, Polarity, Source, Study, Tag
 from ..services import accounts, coding, insights
-from ..services.errors import DomainError, NotFound, ValidationError
+from ..services.errors import NotFound
+from . import schema
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("api", __name__)
@@ -35,13 +36,6 @@ def _page() -> tuple[int, int]:
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     per_page = min(max(request.args.get("per_page", 50, type=int) or 50, 1), MAX_PAGE)
     return page, per_page
-
-
-def _body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError("Send a JSON object with Content-Type: application/json.")
-    return data
 
 
 def _study_json(st: Study) -> dict:
@@ -83,6 +77,13 @@ def _insight_json(s, i: Insight) -> dict:
                          "themes": [t.id for t in i.themes]},
             "reviewed_at": i.reviewed_at.isoformat() if i.reviewed_at else None,
             "published_at": i.published_at.isoformat() if i.published_at else None}
+
+
+@bp.route("/api/v1/openapi.json")
+@login_required
+def openapi():
+    """The API described as OpenAPI 3.1; its schemas are the ones bodies are checked against."""
+    return jsonify(schema.document())
 
 
 @bp.route("/api/v1/studies")
@@ -129,10 +130,9 @@ def tags(study_id: int):
     s = db_session()
     if request.method == "POST":
         st = access.get_study(s, current_user(), study_id, access.Action.CODE)
-        data = _body()
-        tag = coding.create_tag(s, current_user(), st, str(data.get("name", "")), parent_id=data.get("parent_id"),
-                                description=str(data.get("description", "")), color=data.get("color"))
-        s.commit()
+        data = schema.body("TagCreate")
+        tag = coding.create_tag(s, current_user(), st, data["name"], parent_id=data.get("parent_id"),
+                                description=data.get("description") or "", color=data.get("color"))
         return jsonify(_tag_json(tag)), 201
     st = access.get_study(s, current_user(), study_id)
     return jsonify(tags=[_tag_json(t) for t in coding.tags(s, st.id)])
@@ -144,13 +144,12 @@ def highlights(study_id: int):
     s = db_session()
     if request.method == "POST":
         st = access.get_study(s, current_user(), study_id, access.Action.CODE)
-        data = _body()
-        p, _source = coding.get_passage(s, st.id, data.get("passage_id"))
-        codings = [coding.Coding(int(t["id"]), Polarity(t["polarity"]) if t.get("polarity") else None)
-                   for t in data.get("tags", []) if isinstance(t, dict) and str(t.get("id", "")).isdigit()]
-        span = coding.locate(p, str(data.get("quote", "")), data.get("start"), data.get("end"))
-        h, _ = coding.create_highlight(s, current_user(), p, span, codings, str(data.get("memo", "")))
-        s.commit()
+        data = schema.body("HighlightCreate")
+        p, _source = coding.get_passage(s, st.id, data["passage_id"])
+        codings = [coding.Coding(t["id"], Polarity(t["polarity"]) if t.get("polarity") else None)
+                   for t in data.get("tags", [])]
+        span = coding.locate(p, data["quote"], data.get("start"), data.get("end"))
+        h, _ = coding.create_highlight(s, current_user(), p, span, codings, data.get("memo") or "")
         return jsonify(_highlight_json(h)), 201
     st = access.get_study(s, current_user(), study_id)
     page, per_page = _page()
@@ -160,30 +159,13 @@ def highlights(study_id: int):
     return jsonify(total=total, page=page, per_page=per_page, highlights=[_highlight_json(h) for h in rows])
 
 
-def _ids(value, what: str) -> list[int]:
-    """A list of ids in a JSON body: whole numbers, or a 400 that says so."""
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in value):
-        raise ValidationError(f"“{what}” is a list of ids (whole numbers).")
-    return value
-
-
 def _insight_input(data: dict) -> insights.InsightInput:
-    drivers = {}
-    items = data.get("drivers", [])
-    if not isinstance(items, list):
-        raise ValidationError("“drivers” is a list of {\"driver\": ..., \"polarity\": ...} objects.")
-    for item in items:
-        try:
-            drivers[A11Driver(item["driver"])] = Polarity(item["polarity"])
-        except (KeyError, TypeError, ValueError):
-            raise ValidationError("Each driver is {\"driver\": one of " + ", ".join(d.value for d in A11Driver)
-                                  + ", \"polarity\": \"positive\" or \"negative\"}.") from None
-    return insights.InsightInput(statement=str(data.get("statement", "")), service=str(data.get("service") or ""),
-                                 journey_stage=str(data.get("journey_stage") or ""),
-                                 segment=str(data.get("segment") or ""), drivers=drivers,
-                                 question_ids=_ids(data.get("questions"), "questions"))
+    """An insight from a body already checked against ``InsightCreate``."""
+    drivers = {A11Driver(item["driver"]): Polarity(item["polarity"]) for item in data.get("drivers", [])}
+    return insights.InsightInput(statement=data["statement"], service=data.get("service") or "",
+                                 journey_stage=data.get("journey_stage") or "",
+                                 segment=data.get("segment") or "", drivers=drivers,
+                                 question_ids=data.get("questions", []))
 
 
 @bp.route("/api/v1/studies/<int:study_id>/insights", methods=["GET", "POST"])
@@ -192,15 +174,11 @@ def insight_list(study_id: int):
     s = db_session()
     if request.method == "POST":
         st = access.get_study(s, current_user(), study_id, access.Action.CODE)
-        data = _body()
-        evidence = data.get("evidence") or {}
-        if not isinstance(evidence, dict):
-            raise ValidationError("“evidence” is an object with lists of highlights, passages and themes.")
-        ids = {kind: _ids(evidence.get(kind), f"evidence.{kind}") for kind in ("highlights", "passages", "themes")}
+        data = schema.body("InsightCreate")
+        evidence = data.get("evidence", {})
         insight, _ = insights.create(s, current_user(), st, _insight_input(data))
-        insights.add_evidence(s, current_user(), insight, highlight_ids=ids["highlights"],
-                              passage_ids=ids["passages"], theme_ids=ids["themes"])
-        s.commit()
+        insights.add_evidence(s, current_user(), insight, highlight_ids=evidence.get("highlights", []),
+                              passage_ids=evidence.get("passages", []), theme_ids=evidence.get("themes", []))
         return jsonify(_insight_json(s, insight)), 201
     st = access.get_study(s, current_user(), study_id)
     return jsonify(insights=[_insight_json(s, i) for i in insights.list_for_study(s, st.id)])
@@ -239,21 +217,19 @@ def tokens():
     s = db_session()
     form = TokenForm()
     new_token, status = None, 200
+
+    def page(status):
+        return render_template("account/tokens.html", form=form, new_token=new_token, empty=EmptyForm(),
+                               rows=accounts.list_api_tokens(s, current_user())), status
+
     if request.method == "POST":
         if form.validate_on_submit():
-            try:
-                _row, new_token = accounts.create_api_token(s, current_user(), form.name.data)
-            except DomainError as exc:
-                s.rollback()
-                attach_error(form, exc)
-                status = exc.status
-            else:
-                s.commit()
-                form = TokenForm(formdata=None)
+            refusals_on(form, lambda status: page(status))
+            _row, new_token = accounts.create_api_token(s, current_user(), form.name.data)
+            form = TokenForm(formdata=None)
         else:
             status = 400
-    return render_template("account/tokens.html", form=form, new_token=new_token, empty=EmptyForm(),
-                           rows=accounts.list_api_tokens(s, current_user())), status
+    return page(status)
 
 
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -261,6 +237,5 @@ def tokens():
 def revoke(token_id: int):
     s = db_session()
     accounts.revoke_api_token(s, current_user(), token_id)
-    s.commit()
     flash("Token revoked; it no longer works.", "success")
     return redirect(url_for(".tokens"))
