@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "THEME_VECTORS": "lsa",
     "WTF_CSRF_TIME_LIMIT": None,
     # Search: a search is stopped after this many seconds; each user runs at most this many at once.
+    # The search back end (search.BACKENDS): "whoosh", a local index in DATA_DIR.
+    "SEARCH_BACKEND": "whoosh",
     "SEARCH_TIME_LIMIT_SECONDS": 5,
     "SEARCH_MAX_CONCURRENT_PER_USER": 2,
     # A running job whose worker has not beaten its heartbeat for this long is taken back
@@ -141,6 +143,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
             f"{ENV_PREFIX}_DATABASE_URL {url.split('@')[-1]!r} is not supported; use sqlite:///PATH "
             f"or postgresql+psycopg://USER@HOST/DB"
         )
+    from .search import BACKENDS
+
+    if cfg.get("SEARCH_BACKEND") not in BACKENDS:
+        problems.append(f"{ENV_PREFIX}_SEARCH_BACKEND is {cfg.get('SEARCH_BACKEND')!r}; use one of: "
+                        + ", ".join(sorted(BACKENDS)))
     vectors = cfg.get("THEME_VECTORS")
     if vectors not in ("lsa", "minilm"):
         problems.append(f"{ENV_PREFIX}_THEME_VECTORS is {vectors!r}; use lsa or minilm")

@@ -1,12 +1,15 @@
 """Search over de-identified passages, behind a small back-end interface.
 
-``types`` holds the query and result types every back end speaks; ``whoosh_backend`` is the
-embedded default and the only module that imports a search engine; ``documents`` turns
-database rows into index documents; ``indexer`` is the one writer, draining the outbox.
-An OpenSearch back end would implement ``SearchBackend`` with the same types.
+``types`` holds the query and result types every back end speaks and the ``SearchBackend``
+interface; ``whoosh_backend`` is the embedded default and the only module that imports a
+search engine; ``documents`` turns database rows into index documents; ``indexer`` is the
+one writer, draining the outbox. ``SEARCH_BACKEND`` chooses the back end from ``BACKENDS``;
+a new one (PostgreSQL full text, OpenSearch) is a module implementing ``SearchBackend`` that
+passes ``tests/test_search_contract.py``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
@@ -17,17 +20,24 @@ from .types import (FACETS, MAX_RESULT_DEPTH, Facet, FacetValue, Hit, IndexUnava
 _KEY = "research_repo.search_backend"
 
 
+def _whoosh(app: Flask) -> SearchBackend:
+    from .whoosh_backend import WhooshBackend
+
+    return WhooshBackend(Path(app.config["INDEX_DIR"]), time_limit=float(app.config["SEARCH_TIME_LIMIT_SECONDS"]))
+
+
+# SEARCH_BACKEND name -> factory(app). Imported lazily: only the chosen engine is loaded.
+BACKENDS: dict[str, Callable[[Flask], SearchBackend]] = {"whoosh": _whoosh}
+
+
 def backend(app: Flask) -> SearchBackend:
-    """The app's search back end (one per app; cheap: it opens the index per call)."""
+    """The app's search back end, as ``SEARCH_BACKEND`` names it (one per app; cheap: it
+    opens the index per call)."""
     found = app.extensions.get(_KEY)
     if found is None:
-        from .whoosh_backend import WhooshBackend
-
-        index_dir = Path(app.config["INDEX_DIR"])
-        found = app.extensions[_KEY] = WhooshBackend(index_dir,
-                                                     time_limit=float(app.config["SEARCH_TIME_LIMIT_SECONDS"]))
+        found = app.extensions[_KEY] = BACKENDS[app.config["SEARCH_BACKEND"]](app)
     return found
 
 
-__all__ = ["FACETS", "MAX_RESULT_DEPTH", "Facet", "FacetValue", "Hit", "IndexUnavailable", "QueryRejected",
+__all__ = ["BACKENDS", "FACETS", "MAX_RESULT_DEPTH", "Facet", "FacetValue", "Hit", "IndexUnavailable", "QueryRejected",
            "SearchBackend", "SearchQuery", "SearchResults", "backend"]

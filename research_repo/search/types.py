@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -93,13 +94,24 @@ class SearchResults:
 
 
 class SearchBackend(abc.ABC):
-    @abc.abstractmethod
-    def exists(self) -> bool: ...
+    """What the app asks of a search engine; nothing else is called. Every back end passes
+    ``tests/test_search_contract.py``. Writes happen only under ``writer_lock`` (the index
+    writer, ``search.indexer``, is their one caller); reads may run at any time."""
 
     @abc.abstractmethod
-    def apply(self, upserts: list[dict], deletes: Iterable[int], *, purge: bool = False) -> None:
-        """Write documents and remove passage ids. ``purge`` makes removed text leave the index
-        files (a merge), not only the results."""
+    def writer_lock(self, *, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
+        """Held by the one writer: yields True, or False at once when ``blocking`` is off and
+        another writer (in any process) holds it."""
+
+    @abc.abstractmethod
+    def exists(self) -> bool:
+        """An index is there to search (it may still turn out unreadable: IndexUnavailable)."""
+
+    @abc.abstractmethod
+    def apply(self, upserts: list[dict], deletes: Iterable[int]) -> None:
+        """Write documents (replacing any with the same ``passage_id``) and remove passage ids.
+        Removed text may stay in the engine's files until the next ``rebuild``; the writer
+        rebuilds when text must leave them (a delete or a redaction)."""
 
     @abc.abstractmethod
     def rebuild(self, batches: Iterable[list[dict]], *, procs: int = 1) -> int:
@@ -107,13 +119,16 @@ class SearchBackend(abc.ABC):
         is how many processes may share the work."""
 
     @abc.abstractmethod
-    def search(self, query: SearchQuery, study_ids: Iterable[int]) -> SearchResults: ...
+    def search(self, query: SearchQuery, study_ids: Iterable[int]) -> SearchResults:
+        """One page of hits with facets and highlights, from the given studies only (none:
+        nothing). Refuses costly queries with QueryRejected."""
 
     @abc.abstractmethod
     def more_like_this(self, passage_id: int, study_ids: Iterable[int], limit: int = 5) -> list[Hit]: ...
 
     @abc.abstractmethod
-    def passage_ids(self) -> set[int]: ...
+    def passage_ids(self) -> set[int]:
+        """Every indexed passage id (consistency checks)."""
 
     @abc.abstractmethod
     def matching_passage_ids(self, query: SearchQuery, study_ids: Iterable[int], limit: int = 100_000) -> list[int]:

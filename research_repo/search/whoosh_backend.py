@@ -259,7 +259,7 @@ class WhooshBackend(SearchBackend):
                 state["failed"] = True
         raise IndexUnavailable(f"The search index cannot be read ({problem}); it is being rebuilt.")
 
-    def apply(self, upserts: list[dict], deletes: Iterable[int], *, purge: bool = False) -> None:
+    def apply(self, upserts: list[dict], deletes: Iterable[int]) -> None:
         """Call under ``writer_lock``."""
         ix = self._open()
         writer = ix.writer(limitmb=128)
@@ -271,8 +271,7 @@ class WhooshBackend(SearchBackend):
         except BaseException:
             writer.cancel()
             raise
-        # A purge rewrites the index so deleted text leaves the segment files, not only results.
-        writer.commit(optimize=purge, merge=True)
+        writer.commit(merge=True)
 
     def rebuild(self, batches: Iterable[list[dict]], *, procs: int = 1) -> int:
         """Call under ``writer_lock``. Builds ``<index>.new`` and swaps it in.
@@ -322,14 +321,15 @@ class WhooshBackend(SearchBackend):
 
     def _matching(self, q: SearchQuery, study_ids: Iterable[int], limit: int) -> list[int]:
         allowed = {int(i) for i in study_ids}
-        if not allowed or not q.text.strip():
+        if not allowed:
             return []
         ix = self._open()
         with ix.searcher() as s:
             access = self._filter(s, ix.latest_generation(), allowed, self._facet_clause(q))
             if _nothing_readable(access):
                 return []
-            parsed = self._parse(s, q.text.strip())
+            # No words: every passage the filters leave (tag all results of a filtered list).
+            parsed = self._parse(s, q.text.strip()) if q.text.strip() else query.Every()
             docs = sorted(d for d in s.docs_for_query(parsed) if access is ALL or d in access)[:limit]
             # The passage id is a stored field; reading it doc by doc is fine at this scale.
             return sorted(int(s.stored_fields(d)["passage_id"]) for d in docs)
