@@ -592,17 +592,19 @@ def themes_run(study_name, by_username, k, kinds, cold, seed, vectors, query) ->
     db = get_db()
     run_id = None
     try:
-        with db.writing() as session:
+        with db.read_session() as session:  # who and what, then the search, outside any write
             actor = _user(session, by_username)
             study = _study(session, study_name)
             if not access.can(session, actor, access.Action.CODE, study.id):
                 raise click.ClickException(f"{by_username} may not run themes in {study_name}.")
-            matched = None
-            if query:
-                from . import search as search_pkg
+            actor_id, study_id = actor.id, study.id
+        matched = None
+        if query:
+            from . import search as search_pkg
 
-                matched = tuple(search_pkg.backend(app).matching_passage_ids(search_pkg.SearchQuery(text=query),
-                                                                             [study.id]))
+            matched = themes.passages_matching(search_pkg.backend(app), study_id, query)
+        with db.writing() as session:
+            actor, study = session.get(User, actor_id), session.get(Study, study_id)
             run_id = themes.start_run(session, actor, study, themes.RunOptions(
                 k=k, scope=themes.RunScope(kinds=tuple(kinds), passage_ids=matched), warm=not cold, random_state=seed,
                 vectors=vectors or app.config["THEME_VECTORS"]), enqueue=False).id

@@ -118,6 +118,17 @@ def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monke
     again = _invoke(app, "export", "--study", "Retirement Services: first year of annuity", "--format", "qdpx",
                     "--out", str(tmp_path / "demo-qdpx"))
     assert again.exit_code == 1 and "exists" in again.output
+    # A theme run over a search's results, from the command line (the search runs before the
+    # run's write transaction).
+    study = "Retirement Services: first year of annuity"
+    assert _invoke(app, "reindex").exit_code == 0
+    run = _invoke(app, "themes", "run", "--study", study, "--by", "researcher", "--k", "2", "--query", "payment OR letter OR call OR annuity OR retirement OR pay")
+    assert run.exit_code == 0, run.output
+    with get_db(app).read_session() as s:
+        ran = s.query(Theme.run_id).order_by(Theme.run_id.desc()).first()[0]
+    assert f"Theme run {ran}:" in run.output and "2 themes (given)" in run.output
+    none = _invoke(app, "themes", "run", "--study", study, "--by", "researcher", "--query", "zeppelin")
+    assert none.exit_code == 1 and "No passage of this study matches" in none.output
     token = _invoke(app, "users", "token", "analyst", "--name", "notebook")
     assert token.exit_code == 0, token.output
     secret = token.output.strip().splitlines()[-1]

@@ -11,7 +11,7 @@ from ..extensions import db_session, on_refusal
 from ..forms import EmptyForm
 from ..models import Job, SourceKind, ThemeRun, ThemeRunStatus, ThemeStatus
 from ..services import coding, inputs, themes
-from ..services.errors import Conflict, ValidationError
+from ..services.errors import ValidationError
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("themes", __name__)
@@ -75,16 +75,7 @@ def start(study_id: int):
         raise ValidationError("The number of themes must be a whole number, or empty to choose it automatically.")
     kinds = tuple(k for k in request.form.getlist("kinds") if k in {x.value for x in SourceKind})
     query_text = request.form.get("query", "").strip()
-    matched = None
-    if query_text:
-        try:
-            matched = tuple(search.backend(current_app).matching_passage_ids(
-                search.SearchQuery(text=query_text), [study.id]))
-        except search.IndexUnavailable as exc:
-            raise Conflict(f"{exc} Run themes over a search again in a minute.") from None
-        if not matched:
-            raise ValidationError(f"No passage of this study matches “{query_text}”; change the search or "
-                                  "leave it empty to use every passage.")
+    matched = themes.passages_matching(search.backend(current_app), study.id, query_text) if query_text else None
     scope = themes.RunScope(kinds=kinds, passage_ids=matched,
                             date_from=inputs.iso_date(request.form.get("date_from"), "start date", "date_from"),
                             date_to=inputs.iso_date(request.form.get("date_to"), "end date", "date_to"))
