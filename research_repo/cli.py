@@ -425,17 +425,12 @@ def import_command(study_name, by_username, kind, title, text_columns, meta, dro
                 study = session.get(Study, study_id)
                 if not access.can(session, actor, access.Action.UPLOAD, study.id):
                     raise click.ClickException(f"{actor.username!r} may not add sources to {study.name!r}.")
-                source_kind = ingest.kind_for(path.name, SourceKind(kind) if kind else None)
-                if source_kind in ingest.RECORD_KINDS:
-                    plan = ingest.start_import(
-                        session, settings, study, actor, upload, source_kind, encoding=encoding, sheet=sheet,
-                        text_columns=list(text_columns) or None, meta=meta_map, drop=list(drop),
-                        name_columns=list(name_columns), id_column=id_column, mapping_file=spec)
-                    actor_id = actor.id
-                else:
-                    outcome = ingest.ingest_document(session, settings, study, actor, upload, source_kind,
-                                                     title=title, encoding=encoding)
-                    plan = None
+                received = ingest.receive(
+                    session, settings, study, actor, upload, SourceKind(kind) if kind else None, encoding=encoding,
+                    document=ingest.DocumentDetails(title=title), export=ingest.ExportDetails(
+                        sheet=sheet, text_columns=list(text_columns) or None, meta=meta_map, drop=list(drop),
+                        name_columns=list(name_columns), id_column=id_column, mapping_file=spec))
+                plan, outcome, actor_id = received.plan, received.document, actor.id
             if plan is None:
                 source = outcome.source
                 if outcome.created:

@@ -212,3 +212,26 @@ def test_an_address_cue_with_a_subject_redacts_the_address_only(engine, text, ke
 def test_a_place_stops_at_a_possessive(engine):
     out = engine.deidentify("I moved here from Fortaleza's east side.").text
     assert out == "I moved here from [LOCATION_1]'s east side."
+
+
+def test_detectors_are_a_list_the_engine_is_given():
+    """An agency adds its own identifier shape to the defaults; a detector that is not one
+    is refused when the engine is fitted; an empty list leaves only the person tagger."""
+    import re
+
+    from nlp.deid import Deidentifier, Kind, Span, default_detectors
+
+    class CaseNumber:
+        name, kind = "opm_case", Kind.ID
+
+        def find(self, text):
+            for m in re.finditer(r"\bRS-\d{6}\b", text):
+                yield Span(m.start(), m.end(), self.kind, self.name, 0.9)
+
+    text = "The letter said RS-204518 would close Friday; write to maria.alvarez@example.com."
+    assert "RS-204518" in Deidentifier().fit().deidentify(text).text  # not a shape we know by default
+    custom = Deidentifier(detectors=[*default_detectors(), CaseNumber()]).fit().deidentify(text).text
+    assert custom == "The letter said [ID_1] would close Friday; write to [EMAIL_1]."
+    assert Deidentifier(detectors=[], kinds=[Kind.EMAIL]).fit().deidentify(text).text == text
+    with pytest.raises(TypeError, match="is not a detector"):
+        Deidentifier(detectors=["not a detector"]).fit()

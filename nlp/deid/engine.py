@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from sklearn.base import BaseEstimator
 
 from .lexicon import TITLES, load
-from .address import AddressBlockDetector
-from .patterns import PATTERN_DETECTORS
-from .places import PlaceDetector, large_regions
+from .offsets import replace
+from .detectors import Detector, default_detectors
+from .places import large_regions
 from .person import PersonTagger, tokenize
 from .spans import Kind, Span, resolve_overlaps
 
@@ -173,15 +173,19 @@ class Deidentifier(BaseEstimator):
         Probability above which the tagger calls a word part of a name.
     propagate : bool
         Redact every other mention of a name found anywhere in the same text.
+    detectors : list of Detector or None
+        The detectors to run (``nlp.deid.detectors``); None means ``default_detectors()``.
+        Those of a kind not in ``kinds`` are skipped.
     """
 
     def __init__(self, kinds=None, allow=(), roster: Roster | None = None, person_threshold: float = 0.032,
-                 propagate: bool = True) -> None:
+                 propagate: bool = True, detectors=None) -> None:
         self.kinds = kinds
         self.allow = allow
         self.roster = roster
         self.person_threshold = person_threshold
         self.propagate = propagate
+        self.detectors = detectors
 
     def fit(self, X=None, y=None) -> Deidentifier:
         """Load the detectors and the person model (once; no learning happens here)."""
@@ -190,7 +194,11 @@ class Deidentifier(BaseEstimator):
         self.allow_ = DEFAULT_ALLOW | {a.lower() for a in self.allow}
         terms = sorted(self.allow_, key=len, reverse=True)
         self.allow_re_ = re.compile(r"(?<![\w.])(?:" + "|".join(map(re.escape, terms)) + r")(?![\w])", re.IGNORECASE)
-        self.detectors_ = [cls() for cls in (*PATTERN_DETECTORS, AddressBlockDetector, PlaceDetector) if cls.kind in self.kinds_]
+        chosen = default_detectors() if self.detectors is None else list(self.detectors)
+        for detector in chosen:
+            if not isinstance(detector, Detector):
+                raise TypeError(f"{detector!r} is not a detector: it needs a name, a kind and find(text)")
+        self.detectors_ = [d for d in chosen if d.kind in self.kinds_]
         self.tagger_ = PersonTagger(threshold=self.person_threshold).load() if Kind.PERSON in self.kinds_ else None
         return self
 
@@ -335,17 +343,11 @@ class Deidentifier(BaseEstimator):
         names = list(names)
         for name in names:  # so "Will" and "Okafor" both become the number of "Will Okafor"
             pseudonyms.label(Kind.PERSON, name)
-        out, replacements, pos, shift = [], [], 0, 0
-        for span in self.find(text, names):
-            label = pseudonyms.label(span.kind, text[span.start:span.end])
-            out.append(text[pos:span.start])
-            new_start = span.start + shift
-            replacements.append(Replacement(span.kind, span.start, span.end, new_start, new_start + len(label), label))
-            out.append(label)
-            shift += len(label) - (span.end - span.start)
-            pos = span.end
-        out.append(text[pos:])
-        return Result("".join(out), replacements)
+        spans = self.find(text, names)
+        labels = [pseudonyms.label(span.kind, text[span.start:span.end]) for span in spans]
+        new_text, edits = replace(text, [(s.start, s.end, label) for s, label in zip(spans, labels, strict=True)])
+        return Result(new_text, [Replacement(s.kind, *edit, label)
+                                 for s, edit, label in zip(spans, edits, labels, strict=True)])
 
     def transform(self, texts: Iterable[str]) -> list[str]:
         """Redacted texts; each text gets its own pseudonym numbering."""

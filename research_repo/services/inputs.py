@@ -10,18 +10,15 @@ counts and ids, never a typed value (a flash sits in the signed, unencrypted ses
 """
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from datetime import date
 
+from nlp.deid.engine import Deidentifier
+from nlp.segment import ROLE_WORDS
+
 from .errors import ValidationError
-
-# The de-identifier is loaded once per process (its tagger and word lists), by the ingest service.
-
-
-def _engine():
-    from .ingest import deidentifier
-
-    return deidentifier()
 
 
 def free_text(value: str | None, limit: int, what: str, field_name: str | None = None) -> tuple[str, int]:
@@ -32,7 +29,7 @@ def free_text(value: str | None, limit: int, what: str, field_name: str | None =
         raise ValidationError(f"Keep the {what} under {limit} characters.", field=field_name)
     if not value:
         return "", 0
-    result = _engine().deidentify(value)
+    result = deidentifier().deidentify(value)
     return result.text, len(result.replacements)
 
 
@@ -50,7 +47,7 @@ def refuse_identifiers(value: str | None, what: str, field_name: str | None = No
     """Text that must be stored exactly as typed or not at all (a saved query, a filter value):
     refused when the engine finds an identifier in it, with the kinds it found."""
     value = value or ""
-    spans = _engine().find(value) if value.strip() else []
+    spans = deidentifier().find(value) if value.strip() else []
     if spans:
         kinds = sorted({s.kind.value.lower() for s in spans})
         raise ValidationError(f"The {what} looks like it contains an identifier ({', '.join(kinds)}), so it "
@@ -93,3 +90,67 @@ def replaced_note(count: int) -> str:
 AGENCY = re.compile(r"[A-Z][A-Z0-9&-]{1,15}")  # OPM, SSA, VA, USDA-FNS
 QUESTION_NUMBER = re.compile(r"[A-Za-z]{0,3}\d{1,4}(?:\.\d{1,3})?[a-z]?")  # Q12, 3.2, LA7b
 OMB_CONTROL_NUMBER = re.compile(r"\d{4}-\d{4}")  # 3206-0252
+
+
+# ---- the de-identifier every input goes through, and short labels (file names, metadata)
+
+# Speaker roles are never names (a transcript's "P1", "Moderator").
+ROLES = frozenset(ROLE_WORDS.values()) | {f"P{n}" for n in range(1, 1000)}
+_deid_lock = threading.Lock()
+_deid: Deidentifier | None = None
+
+
+def deidentifier() -> Deidentifier:
+    """One fitted de-identifier per process (the models load once)."""
+    global _deid
+    with _deid_lock:
+        if _deid is None:
+            _deid = Deidentifier(allow=ROLES).fit()
+        return _deid
+
+
+def short_value(value: str | None, limit: int) -> str | None:
+    """A metadata value with its whitespace collapsed, de-identified, cut to ``limit``."""
+    if value is None or not str(value).strip():
+        return None
+    return deid_value(" ".join(str(value).split()))[:limit]
+
+
+@functools.lru_cache(maxsize=4096)
+def deid_value(value: str) -> str:
+    """A metadata value (channel, service, category), de-identified. These repeat across an
+    export's rows, so each distinct value is checked once (the cache lives in memory only)."""
+    return deidentifier().deidentify(value).text
+
+
+def label_spans(text: str):
+    """Identifiers in a short label with no context (a file name, a tag name): a lone common
+    word ("call", "notes", "child") is not taken for a name."""
+    from nlp.deid.lexicon import load
+
+    lex = load()
+    return [sp for sp in deidentifier().find(text)
+            if not (" " not in text[sp.start:sp.end] and lex.zipf_of(text[sp.start:sp.end].lower()) >= 4.0)]
+
+
+def display_name(filename: str | None) -> str:
+    """A file name fit to show back: the base name without control characters, with any
+    identifier in it (a respondent's name is common: "maria_alvarez_interview.docx") redacted."""
+    base = re.split(r"[\\/]", filename or "")[-1]
+    base = "".join(ch for ch in base if ch.isprintable())[:120].strip() or "upload"
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    # First as written (an email or phone keeps its dots and hyphens), then with separators as
+    # spaces (names: "maria_alvarez").
+    shown = stem
+    for spaced in (False, True):
+        text = re.sub(r"[_\-.]+", " ", shown) if spaced else shown
+        spans = [sp for sp in label_spans(text) if spaced or sp.kind.value != "PERSON"]
+        if spans:
+            parts, pos = [], 0
+            for sp in spans:
+                parts.append(text[pos:sp.start] + f"[{sp.kind.value}]")
+                pos = sp.end
+            shown = "".join(parts) + text[pos:]
+    return f"{shown}.{ext.lower()}" if ext else shown

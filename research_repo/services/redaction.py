@@ -9,11 +9,11 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nlp.deid.offsets import move_offset, replace
 from nlp.deid.spans import Kind
 
 from ..models import Highlight, Source, User
 from . import audit, outbox
-from .ingest import move_offset
 from .errors import ValidationError
 
 PSEUDONYM = re.compile(r"\[(?P<kind>[A-Z_]+)_(?P<n>\d+)\]")
@@ -43,17 +43,7 @@ def redact(session: Session, actor: User, source: Source, value: str, kind: Kind
         raise ValidationError("That text does not appear in this source; copy it exactly as shown.", field="value")
     used = [int(m.group("n")) for m in PSEUDONYM.finditer(text) if m.group("kind") == kind.value]
     label = f"[{kind.value}_{max(used, default=0) + 1}]"
-    # Build the new text and the edits that map old offsets to new ones.
-    out, pos, edits, shift = [], 0, [], 0
-    for m in matches:
-        out.append(text[pos:m.start()])
-        out.append(label)
-        new_start = m.start() + shift
-        edits.append((m.start(), m.end(), new_start, new_start + len(label)))
-        shift += len(label) - (m.end() - m.start())
-        pos = m.end()
-    out.append(text[pos:])
-    new_text = "".join(out)
+    new_text, edits = replace(text, [(m.start(), m.end(), label) for m in matches])
 
     changed = []
     for passage in source.passages:

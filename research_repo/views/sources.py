@@ -71,18 +71,15 @@ def upload(study_id: int):
             # files accepted before and after it commit with the request.
             try:
                 with s.begin_nested():
-                    source_kind = ingest.kind_for(name, kind)
-                    if source_kind in ingest.RECORD_KINDS:
-                        plan = ingest.start_import(s, settings, study, current_user(), ingest.Upload(name, data),
-                                                   source_kind, encoding=form.encoding.data or None,
-                                                   text_columns=text_columns)
-                    else:
-                        outcome = ingest.ingest_document(
-                            s, settings, study, current_user(), ingest.Upload(name, data), source_kind,
+                    received = ingest.receive(
+                        s, settings, study, current_user(), ingest.Upload(name, data), kind,
+                        encoding=form.encoding.data or None, export=ingest.ExportDetails(text_columns=text_columns),
+                        document=ingest.DocumentDetails(
                             title=form.title.data if len(files) == 1 else None, collected_on=form.collected_on.data,
-                            channel=form.channel.data, segment_name=form.segment.data,
-                            journey_stage=form.journey_stage.data, encoding=form.encoding.data or None)
-                if source_kind in ingest.RECORD_KINDS:
+                            channel=form.channel.data, segment=form.segment.data,
+                            journey_stage=form.journey_stage.data))
+                plan, outcome = received.plan, received.document
+                if plan is not None:
                     if plan.already_done:
                         results.append({"name": name, "ok": True, "url": url_for(".import_detail", study_id=study.id,
                                         import_id=plan.run.id), "message": "Already imported; nothing changed."})

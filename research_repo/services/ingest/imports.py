@@ -1,0 +1,263 @@
+"""Imports of exports (tickets, survey comments): chunks of records, each committed with the
+import's cursor, so a crash loses at most the chunk in flight and running the same file
+again resumes after the last committed chunk (re-reading it from the file: nothing raw was
+kept to resume from). Records read = stored + rejected, each rejection with its reason."""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+
+from ...ingest.errors import UnreadableFile
+from ...ingest.mapping import Mapping, build_mapping
+from ...ingest.records import BadRecord, Table, read_table
+from ...models import (
+    ImportRejection, ImportRun, ImportStatus, Job, JobStatus, Source, SourceKind, Study, User,
+)
+from .. import audit
+from ..cells import safe_cell
+from ..errors import Conflict
+from .passages import add_passages, passage_rows
+from .records import Prepared, prepare, restored_mapping, stored_mapping
+from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(run: ImportRun, now: datetime) -> bool:
+    if not run.owner:
+        return False
+    host, _, pid = run.owner.rpartition(":")
+    if host == socket.gethostname():
+        if int(pid) == os.getpid():
+            return run.id in _active_here
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        except PermissionError:
+            return True
+        return True
+    beat = run.heartbeat_at
+    return beat is not None and now - beat < timedelta(minutes=2)
+
+
+_active_here: set[int] = set()  # import ids this process is running now
+
+
+@dataclass
+class ImportPlan:
+    """An import ready to run: its row (committed by the caller) and the parsed file in memory."""
+
+    run: ImportRun
+    table: Table | None
+    mapping: Mapping | None
+    resumed: bool = False
+    already_done: bool = False
+
+
+def start_import(
+    session: Session,
+    settings: IngestSettings,
+    study: Study,
+    actor: User | None,
+    upload: Upload,
+    kind: SourceKind | None = None,
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    text_columns: list[str] | None = None,
+    meta: dict[str, str] | None = None,
+    drop: list[str] | None = None,
+    name_columns: list[str] | None = None,
+    id_column: str | None = None,
+    mapping_file: dict | None = None,
+) -> ImportPlan:
+    """Check the file, then create (or take over, to resume) its import. File-level problems
+    raise ``UnreadableFile`` before anything is written."""
+    kind = kind_for(upload.name, kind)
+    if kind not in RECORD_KINDS:
+        raise UnreadableFile(upload.name, "is an export; import it as tickets or survey comments.")
+    key = settings.key(upload.data)
+    run = session.scalar(select(ImportRun).where(ImportRun.study_id == study.id, ImportRun.content_key == key))
+    now = datetime.now(UTC)
+    if run is not None and run.status is ImportStatus.DONE:
+        return ImportPlan(run, None, None, already_done=True)
+    if run is not None and run.status is ImportStatus.RUNNING and _owner_alive(run, now):
+        raise Conflict(f"{upload.name}: this file is being imported now (import {run.id}); wait for it to finish.")
+    table = read_table(upload.name, upload.data, encoding=encoding, sheet=sheet)
+    if run is not None:
+        mapping = restored_mapping(run.mapping, table.columns)
+        if len(table) != run.records_total:
+            raise Conflict(f"{upload.name}: this file now reads as {len(table)} records, not {run.records_total}; "
+                           "it cannot resume. Ask an admin to check the reader version.")
+    else:
+        mapping = build_mapping(upload.name, table.columns, text_columns=text_columns, meta=meta, drop=drop,
+                                name_columns=name_columns, id_column=id_column, mapping_file=mapping_file)
+        run = ImportRun(
+            study_id=study.id, kind=kind, format=table.format, content_key=key, status=ImportStatus.RUNNING,
+            records_total=len(table), records_read=0, records_stored=0, records_rejected=0,
+            mapping=stored_mapping(mapping, table.columns), stats={"encoding": table.encoding, "unparsed_dates": 0},
+            created_by_id=actor.id if actor else None,
+        )
+        session.add(run)
+        session.flush()
+        audit.record(session, actor, "import.start", study_id=study.id, object_type="import", object_id=run.id,
+                     kind=kind.value, format=table.format, records=len(table))
+    resumed = run.records_read > 0 or run.status is ImportStatus.INTERRUPTED
+    job = Job(kind="import", status=JobStatus.RUNNING, study_id=study.id, payload={"import_id": run.id},
+              progress_done=run.records_read, progress_total=run.records_total, attempts=1, worker=_owner(),
+              started_at=now, heartbeat_at=now, created_by_id=actor.id if actor else None)
+    session.add(job)
+    session.flush()
+    run.job_id = job.id
+    run.status = ImportStatus.RUNNING
+    run.owner = _owner()
+    run.heartbeat_at = now
+    _active_here.add(run.id)
+    return ImportPlan(run, table, mapping, resumed=resumed)
+
+
+ProgressCallback = Callable[[ImportRun], None]
+
+
+def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | None = None,
+               progress: ProgressCallback | None = None) -> ImportRun:
+    """Process the plan's records from its cursor to the end, one committed chunk at a time."""
+    run_id = plan.run.id
+    table, mapping = plan.table, plan.mapping
+    try:
+        with db.read_session() as session:
+            row = session.get(ImportRun, run_id)
+            start, kind, study_id, stats = row.records_read, row.kind, row.study_id, dict(row.stats)
+        records = table.records
+        for chunk_start in range(start, len(records), settings.chunk_size):
+            chunk = records[chunk_start : chunk_start + settings.chunk_size]
+            prepared: list[Prepared | tuple[int, str, str]] = []
+            for record in chunk:  # the CPU work, outside any transaction
+                if isinstance(record, BadRecord):
+                    prepared.append((record.number, record.where, record.reason))
+                    continue
+                outcome = prepare(record, mapping, settings, stats)
+                prepared.append((record.number, record.where, outcome) if isinstance(outcome, str) else outcome)
+            with db.writing() as session:
+                run = _store_chunk(session, run_id, study_id, kind, prepared, chunk, stats, actor_id)
+                session.flush()
+                session.expunge(run)
+            if progress is not None:
+                progress(run)
+        with db.writing() as session:
+            run = session.get(ImportRun, run_id)
+            run.status = ImportStatus.DONE
+            run.finished_at = datetime.now(UTC)
+            run.owner = None
+            _finish_job(session, run, JobStatus.DONE, None)
+            audit.record(session, None if actor_id is None else session.get(User, actor_id), "import.finish",
+                         study_id=run.study_id, object_type="import", object_id=run.id, read=run.records_read,
+                         stored=run.records_stored, rejected=run.records_rejected)
+            session.flush()
+            session.expunge(run)
+            return run
+    except BaseException as exc:
+        with db.writing() as session:
+            run = session.get(ImportRun, run_id)
+            if run is not None and run.status is ImportStatus.RUNNING:
+                _interrupt(session, run, f"{type(exc).__name__}; {run.records_read} of {run.records_total} "
+                                         "records done.")
+        raise
+    finally:
+        _active_here.discard(run_id)
+
+
+def _interrupt(session: Session, run: ImportRun, what: str) -> None:
+    """Leave the import resumable and fail its job, saying how to resume."""
+    run.status = ImportStatus.INTERRUPTED
+    run.owner = None
+    _finish_job(session, run, JobStatus.FAILED, f"{what} Import the same file again to resume.")
+
+
+def _finish_job(session: Session, run: ImportRun, status: JobStatus, error: str | None) -> None:
+    if run.job_id is None:
+        return
+    session.execute(update(Job).where(Job.id == run.job_id).values(
+        status=status, error=error, finished_at=datetime.now(UTC), progress_done=run.records_read))
+
+
+def _store_chunk(session: Session, run_id: int, study_id: int, kind: SourceKind, prepared: list,
+                 chunk: list, stats: dict, actor_id: int | None) -> ImportRun:
+    run = session.get(ImportRun, run_id)
+    keys = [p.key for p in prepared if isinstance(p, Prepared)]
+    known = set(session.scalars(select(Source.content_sha256).where(
+        Source.study_id == study_id, Source.content_sha256.in_(keys)))) if keys else set()
+    rejections, sources, spans = [], [], []
+    for item, record in zip(prepared, chunk, strict=True):
+        if not isinstance(item, Prepared):
+            number, where, reason = item
+            rejections.append(ImportRejection(import_id=run_id, record_number=number, location=where[:40],
+                                              reason=f"{where.capitalize()} {reason}"))
+            continue
+        if item.key in known:
+            rejections.append(ImportRejection(
+                import_id=run_id, record_number=item.number, location=record.where[:40],
+                reason=f"{record.where.capitalize()} is a duplicate of a record already stored in this study."))
+            continue
+        known.add(item.key)
+        sources.append(Source(
+            study_id=study_id, kind=kind, format=run.format, title=f"{kind.label} {run_id}-{item.number}",
+            collected_on=item.collected_on, channel=item.channel, segment=item.segment,
+            journey_stage=item.journey_stage, content_sha256=item.key, text=item.text,
+            redaction_summary=item.summary, attributes=item.attributes, import_id=run_id,
+            record_number=item.number, created_by_id=actor_id))
+        spans.append(item.spans)
+    session.add_all(rejections)
+    session.add_all(sources)
+    session.flush()
+    add_passages(session, [p for source, source_spans in zip(sources, spans, strict=True)
+                            for p in passage_rows(source, source_spans)], study_id)
+    run.records_read += len(chunk)
+    run.records_stored += len(sources)
+    run.records_rejected += len(rejections)
+    run.stats = dict(stats)
+    run.heartbeat_at = datetime.now(UTC)
+    if run.job_id is not None:
+        session.execute(update(Job).where(Job.id == run.job_id).values(
+            progress_done=run.records_read, heartbeat_at=run.heartbeat_at))
+    return run
+
+
+def mark_interrupted(session: Session) -> int:
+    """Imports left RUNNING by a process that is gone become INTERRUPTED (run at start-up)."""
+    now = datetime.now(UTC)
+    count = 0
+    for run in session.scalars(select(ImportRun).where(ImportRun.status == ImportStatus.RUNNING)):
+        if not _owner_alive(run, now):
+            _interrupt(session, run, f"Interrupted after {run.records_read} of {run.records_total} records.")
+            count += 1
+    return count
+
+
+def list_imports(session: Session, study_id: int) -> list[ImportRun]:
+    return list(session.scalars(select(ImportRun).where(ImportRun.study_id == study_id).order_by(ImportRun.id.desc())))
+
+
+def rejections_csv(session: Session, run: ImportRun) -> str:
+    """The rejected records and why, as CSV (record number, line or row, reason)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["record", "where", "reason"])
+    for rejection in session.scalars(select(ImportRejection).where(ImportRejection.import_id == run.id)
+                                     .order_by(ImportRejection.record_number)):
+        # Reasons are our own sentences; still guard a spreadsheet against formula cells.
+        writer.writerow([rejection.record_number, rejection.location, safe_cell(rejection.reason)])
+    return out.getvalue()

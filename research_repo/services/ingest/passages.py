@@ -1,0 +1,85 @@
+"""Passages: a document's text cut into speaker turns or paragraphs, de-identified as a whole
+(names found once are redacted everywhere), and stored as slices of the canonical text with
+their index rows and placement job."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from nlp.deid.engine import Result
+from nlp.deid.offsets import move_offset
+from nlp.segment import NUMBERED, ROLE_WORDS, Piece, assign_roles, paragraphs, speaker_turns, split_long
+
+from ...models import (
+    Passage, Source, SourceKind,
+)
+from .. import outbox
+from ..inputs import deidentifier
+
+
+TRANSCRIPT_KINDS = (SourceKind.INTERVIEW, SourceKind.FOCUS_GROUP, SourceKind.USABILITY, SourceKind.OBSERVATION)
+
+
+@dataclass
+class Segmented:
+    """Raw canonical text with passages (offsets into it) and speaker roles."""
+
+    text: str
+    spans: list[tuple[int, int, str | None]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+def segment(doc_text: str, turns: list[Piece] | None, kind: SourceKind, max_chars: int) -> Segmented:
+    if turns is None and kind in TRANSCRIPT_KINDS:
+        turns = speaker_turns(doc_text)
+    pieces = turns if turns is not None else paragraphs(doc_text, max_chars=max_chars)
+    labels = [p.speaker for p in pieces if p.speaker]
+    roles = assign_roles(labels)
+    # Labels that are not role words or numbers are names: every mention of them is redacted.
+    names = sorted({lab for lab in labels if lab.casefold().rstrip(".") not in ROLE_WORDS and not NUMBERED.match(lab)})
+    out = Segmented("")
+    parts: list[str] = []
+    pos = 0
+    for piece in pieces:
+        for sub in split_long(doc_text, piece.start, piece.end, max_chars, piece.speaker):
+            role = roles.get(sub.speaker) if sub.speaker else None
+            prefix = f"{role}: " if role else ""
+            body = doc_text[sub.start:sub.end]
+            parts.append(prefix + body)
+            out.spans.append((pos + len(prefix), pos + len(prefix) + len(body), role))
+            pos += len(prefix) + len(body) + 2
+    out.text = "\n\n".join(parts)
+    out.names = names
+    return out
+
+
+def deidentified_passages(seg: Segmented, names: Iterable[str] = ()) -> tuple[Result, list[tuple[int, int, str | None]]]:
+    result = deidentifier().deidentify(seg.text, names=[*seg.names, *names])
+    edits = [(r.start, r.end, r.new_start, r.new_end) for r in result.replacements]
+    spans = []
+    last = 0
+    for start, end, role in seg.spans:
+        new_start, new_end = max(move_offset(start, False, edits), last), move_offset(end, True, edits)
+        if new_end > new_start:
+            spans.append((new_start, new_end, role))
+            last = new_end
+    return result, spans
+
+
+def passage_rows(source: Source, spans: list[tuple[int, int, str | None]]) -> list[Passage]:
+    """Passages as slices of the source's canonical text (``source.id`` must be set)."""
+    return [
+        Passage(source_id=source.id, position=i, speaker_role=role, text=source.text[start:end],
+                start_offset=start, end_offset=end)
+        for i, (start, end, role) in enumerate(spans)
+    ]
+
+
+def add_passages(session: Session, passages: list[Passage], study_id: int) -> list[Passage]:
+    """Store passages and, in the same transaction, their index-outbox rows and placement job."""
+    session.add_all(passages)
+    session.flush()
+    outbox.added(session, [p.id for p in passages], study_id=study_id)
+    return passages
