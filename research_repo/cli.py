@@ -22,6 +22,7 @@ from .search.indexer import IndexWriterThread
 from .models import ImportRun, Method, Role, SourceKind, Study, User
 from .services import accounts, fixtures, ingest, studies
 from .services.errors import DomainError, NotFound
+from .services.exports import FORMATS as EXPORT_FORMATS
 
 DEMO_MARKER = ".research-repo-demo"
 
@@ -274,41 +275,24 @@ def users_token(username: str, name: str, days: int) -> None:
     click.echo(token)
 
 
-EXPORTS = ("qdpx", "highlights.csv", "highlights.xlsx", "insights.csv", "insights.xlsx", "codebook.csv",
-           "codebook.qdc", "brief.docx")
 
 
 @click.command("export")
 @click.option("--study", "study_name", required=True, help="The study's name, or #ID when two studies share it.")
-@click.option("--format", "fmt", type=click.Choice(EXPORTS), required=True)
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write (refused if it exists).")
 @with_appcontext
 def export_command(study_name: str, fmt: str, out: Path) -> None:
     """Export a study's synthesis: a REFI-QDA project, highlights or insights (CSV/XLSX, formulas
     neutralized), its codebook (CSV or .qdc), or a brief of reviewed and published insights."""
-    from .models import InsightStatus
-    from .services import coding, exports, insights
+    from .services import exports
 
     if out.exists():
         raise click.ClickException(f"{out} exists; choose a new file name.")
-    with get_db().writing() as session:
-        study = _study(session, study_name)
-        if fmt == "qdpx":
-            body = exports.qdpx(session, study)
-        elif fmt == "codebook.csv":
-            body = coding.codebook_csv(session, study.id)
-        elif fmt == "codebook.qdc":
-            body = coding.codebook_qdc(session, study.id)
-        elif fmt == "brief.docx":
-            rows = [i for i in insights.list_for_study(session, study.id) if i.status is not InsightStatus.DRAFT]
-            body = exports.brief_docx(f"{study.name}: insight brief", study.purpose or study.service,
-                                      exports.brief_items(session, rows))
-        else:
-            what, kind = fmt.split(".")
-            table = (exports.highlights_table if what == "highlights" else exports.insights_table)(session, study.id)
-            body = exports.to_csv(table) if kind == "csv" else exports.to_xlsx(table)
-    out.write_bytes(body.encode() if isinstance(body, str) else body)
+    with get_db().read_session() as session:  # an export only reads
+        body = exports.study_export(session, _study(session, study_name), fmt).body
+    out.write_bytes(body)
     click.echo(f"Wrote {out} ({out.stat().st_size:,} bytes).")
 
 

@@ -224,3 +224,46 @@ def qdpx(session: Session, study: Study) -> bytes:
         for name, text in files.items():
             z.writestr(name, text.encode("utf-8"))
     return out.getvalue()
+
+
+# ---- one study export, by format: the page's download links and `research-repo export`
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+FORMATS = ("qdpx", "highlights.csv", "highlights.xlsx", "insights.csv", "insights.xlsx", "codebook.csv",
+           "codebook.qdc", "brief.docx")
+
+
+@dataclass(frozen=True)
+class Export:
+    body: bytes
+    mime: str
+    filename: str
+
+
+def study_export(session: Session, study: Study, fmt: str) -> Export:
+    """A study's synthesis in one of ``FORMATS``; it only reads (a read session will do)."""
+    from .errors import NotFound
+
+    stem = f"study-{study.id}"
+    if fmt == "qdpx":
+        return Export(qdpx(session, study), "application/zip", f"{stem}.qdpx")
+    if fmt == "codebook.csv":
+        return Export(coding.codebook_csv(session, study.id).encode(), "text/csv", f"codebook-{stem}.csv")
+    if fmt == "codebook.qdc":
+        return Export(coding.codebook_qdc(session, study.id), "application/xml", f"codebook-{stem}.qdc")
+    if fmt == "brief.docx":
+        from ..models import InsightStatus
+
+        rows = [i for i in insights.list_for_study(session, study.id) if i.status is not InsightStatus.DRAFT]
+        return Export(brief_docx(f"{study.name}: insight brief", study.purpose or study.service,
+                                 brief_items(session, rows)), DOCX, f"brief-{stem}.docx")
+    what, _, kind = fmt.partition(".")
+    tables = {"highlights": highlights_table, "insights": insights_table}
+    if what not in tables or kind not in ("csv", "xlsx"):
+        raise NotFound("Export highlights or insights as .csv or .xlsx, the codebook as .csv or .qdc, the project "
+                       "as .qdpx, or a brief as .docx.")
+    table = tables[what](session, study.id)
+    if kind == "csv":
+        return Export(to_csv(table).encode(), "text/csv", f"{stem}-{what}.csv")
+    return Export(to_xlsx(table), XLSX, f"{stem}-{what}.xlsx")

@@ -141,15 +141,7 @@ def import_codebook(study_id: int):
 @bp.route("/studies/<int:study_id>/codebook.<fmt>")
 @login_required
 def export_codebook(study_id: int, fmt: str):
-    s = db_session()
-    study = access.get_study(s, current_user(), study_id)
-    if fmt == "csv":
-        body, mime = coding.codebook_csv(s, study.id), "text/csv"
-    elif fmt == "qdc":
-        body, mime = coding.codebook_qdc(s, study.id), "application/xml"
-    else:
-        raise NotFound("Export the codebook as .csv or .qdc.")
-    return _download(body, mime, f"codebook-study-{study.id}.{fmt}")
+    return export(study_id, "codebook", fmt)
 
 
 def _download(body, mime: str, filename: str) -> Response:
@@ -275,14 +267,8 @@ def undo(study_id: int, action_id: int):
 def export(study_id: int, what: str, fmt: str):
     s = db_session()
     study = access.get_study(s, current_user(), study_id)
-    if what == "project" and fmt == "qdpx":
-        body = exports.qdpx(s, study)
-        return _download(body, "application/zip", f"study-{study.id}.qdpx")
-    tables = {"highlights": exports.highlights_table, "insights": exports.insights_table}
-    if what not in tables or fmt not in ("csv", "xlsx"):
+    name = "qdpx" if (what, fmt) == ("project", "qdpx") else f"{what}.{fmt}"
+    if name not in exports.FORMATS or name == "brief.docx":  # briefs have their own page
         raise NotFound("Export highlights or insights as .csv or .xlsx, or the project as .qdpx.")
-    table = tables[what](s, study.id)
-    if fmt == "csv":
-        return _download(exports.to_csv(table), "text/csv", f"study-{study.id}-{what}.csv")
-    return _download(exports.to_xlsx(table), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     f"study-{study.id}-{what}.xlsx")
+    made = exports.study_export(s, study, name)
+    return _download(made.body, made.mime, made.filename)
