@@ -60,6 +60,17 @@ def test_init_on_a_fresh_machine_writes_secret_key(tmp_path):
     assert (tmp_path / "data" / "research_repo.sqlite3").exists()
 
 
+def test_help_on_a_fresh_machine_lists_every_command_without_a_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "research_repo.cli", "--help"], env=_env(tmp_path),
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == ""
+    for command in ("init", "demo", "serve", "worker", "import", "imports", "export", "deidentify", "users",
+                    "studies", "reindex", "search", "themes"):
+        assert f"\n  {command} " in out.stdout, command
+    assert "--app" not in out.stdout  # Flask's own options mean nothing here
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())  # nothing written
+
+
 def test_commands_that_need_the_app_explain_a_missing_key(tmp_path):
     out = subprocess.run([sys.executable, "-m", "research_repo.cli", "worker", "--until-idle"],
                          env=_env(tmp_path), capture_output=True, text=True)

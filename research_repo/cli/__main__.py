@@ -1,0 +1,4 @@
+"""`python -m research_repo.cli`: the same as `research-repo`."""
+from . import main
+
+main()
