@@ -1,8 +1,8 @@
 """Search over de-identified passages, behind a small back-end interface.
 
 ``types`` holds the query and result types every back end speaks and the ``SearchBackend``
-interface; ``whoosh_backend`` is the embedded default and the only module that imports a
-search engine; ``documents`` turns database rows into index documents; ``indexer`` is the
+interface; ``whoosh_backend`` (with ``whoosh_query``) is the embedded default and the only
+code that imports a search engine; ``documents`` turns database rows into index documents; ``indexer`` is the
 one writer, draining the outbox. ``SEARCH_BACKEND`` chooses the back end from ``BACKENDS``;
 a new one (PostgreSQL full text, OpenSearch) is a module implementing ``SearchBackend`` that
 passes ``tests/test_search_contract.py``.

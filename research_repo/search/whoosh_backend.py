@@ -3,6 +3,8 @@
 One writer at a time, across processes, by an OS file lock next to the index; readers open a
 fresh searcher per call (``Searcher.refresh()`` is never used: forks have returned duplicate
 hits from a refreshed searcher after a merge). A rebuild writes a new directory and swaps it in.
+The cost checks and "did you mean" are ``whoosh_query``; these two are the only modules
+that import Whoosh.
 """
 from __future__ import annotations
 
@@ -16,16 +18,16 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from itertools import islice
-
-from whoosh import collectors, columns, fields, highlight, index, qparser, query, sorting, spelling
+from whoosh import collectors, columns, fields, highlight, index, qparser, query, sorting
 from whoosh.filedb.filestore import FileStorage
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.searching import ResultsPage
 
-from .types import (FACETS, FUZZY_PREFIX, MAX_EXPANDED_TERMS, MAX_FUZZY_EDITS, MAX_QUERY_CHARS, MAX_QUERY_CLAUSES,
-                    MAX_RESULT_DEPTH, MIN_WILDCARD_PREFIX, Facet, FacetValue, Hit, IndexUnavailable, QueryRejected,
-                    SearchBackend, SearchQuery, SearchResults)
+from .types import (
+    FACETS, FUZZY_PREFIX, MAX_QUERY_CHARS, MAX_RESULT_DEPTH, Facet, FacetValue, Hit, IndexUnavailable, QueryRejected,
+    SearchBackend, SearchQuery, SearchResults,
+)
+from .whoosh_query import ALL, SEARCHABLE, ScopedCorrector, check_cost, nothing_readable
 
 
 def make_schema() -> fields.Schema:
@@ -87,116 +89,6 @@ def _quiet_leaks() -> Iterator[dict]:
         finally:
             if state["failed"]:  # only then: a full collection costs milliseconds
                 gc.collect()
-
-
-# "Every indexed document may be returned": the one scope that is not a set of document numbers.
-ALL = None
-
-
-def _nothing_readable(scope) -> bool:
-    return scope is not ALL and not scope
-
-
-class _ScopedCorrector(spelling.Corrector):
-    """Spelling suggestions from the words of the documents a search may return, never from
-    the rest of the index: a word that only another study uses is no suggestion, and its
-    frequency elsewhere does not rank one. At most ``budget`` candidate words are checked."""
-
-    def __init__(self, searcher, scope, budget: int = 200) -> None:
-        self.searcher = searcher
-        self.scope = scope
-        self.budget = budget
-
-    def _readable_ids(self, word: str):
-        try:
-            ids = self.searcher.postings("text", word).all_ids()
-        except Exception:  # noqa: BLE001 - a term absent from the index (TermNotFound)
-            return iter(())
-        return (d for d in ids if d in self.scope)
-
-    def count(self, word: str) -> int:
-        if self.scope is ALL:
-            return self.searcher.reader().doc_frequency("text", word)
-        return sum(1 for _ in self._readable_ids(word))
-
-    def has(self, word: str) -> bool:
-        """Whether a readable document has the word (stops at the first)."""
-        if self.scope is ALL:
-            return self.searcher.reader().doc_frequency("text", word) > 0
-        return next(self._readable_ids(word), None) is not None
-
-    def _suggestions(self, text: str, maxdist: int, prefix: int):
-        """Nearer words first (one edit before two), then the more frequent among readable ones."""
-        reader, seen, checked = self.searcher.reader(), set(), 0
-        for distance in range(1, maxdist + 1):
-            for word in reader.terms_within("text", text, distance, prefix=prefix):
-                if word in seen:
-                    continue
-                seen.add(word)
-                checked += 1
-                if checked > self.budget:
-                    return
-                found = self.count(word)
-                if found:
-                    yield -(distance + 0.5 / found), word
-
-
-# The fields a query may name (``speaker:P1``); any other ``name:`` is read as words. Stored-only
-# and internal fields (title, ids, date) are not searchable: dates come from the date filters.
-SEARCHABLE = ("text", *dict.fromkeys(field for field, _label, _multi in FACETS.values()))
-
-
-def _walk(q: query.Query) -> Iterator[query.Query]:
-    yield q
-    for child in q.children():
-        yield from _walk(child)
-
-
-def check_cost(parsed: query.Query, reader) -> query.Query:
-    """Refuse what would make one search stall the server, with a message that says what to
-    change: fuzzy words beyond 2 edits, wildcards without a 2-letter start, ranges open at an
-    end, any word pattern that stands for more than MAX_EXPANDED_TERMS words, and more than
-    MAX_QUERY_CLAUSES clauses. Fuzzy words keep their first letter."""
-    clauses = 0
-    expanded: dict[int, list] = {}
-    for node in _walk(parsed):
-        if isinstance(node, query.FuzzyTerm):
-            if node.maxdist > MAX_FUZZY_EDITS:
-                raise QueryRejected(f"A fuzzy word allows at most {MAX_FUZZY_EDITS} changed letters: write "
-                                    f"word~1 or word~2.")
-            node.prefixlength = max(node.prefixlength, FUZZY_PREFIX)
-        elif isinstance(node, (query.Wildcard, query.Prefix)):
-            pattern = node.text
-            start = len(pattern) if isinstance(node, query.Prefix) else min(
-                (i for i, ch in enumerate(pattern) if ch in "*?"), default=len(pattern))
-            # Words need two letters before the pattern; a field's values (P1, P2) one.
-            if start < (MIN_WILDCARD_PREFIX if node.field() == "text" else 1):
-                raise QueryRejected(f"Start a word with * or ? with at least {MIN_WILDCARD_PREFIX} letters "
-                                    "(annu* rather than *nuity).")
-        elif isinstance(node, query.RangeMixin):
-            if node.start is None or node.end is None:
-                raise QueryRejected("A range needs both ends ([2021 TO 2023]); for dates, use the date filters.")
-        if isinstance(node, query.MultiTerm) and node.field() in reader.schema.names():
-            words = list(islice(node._btexts(reader), MAX_EXPANDED_TERMS + 1))
-            if len(words) > MAX_EXPANDED_TERMS:
-                raise QueryRejected(f"A pattern in this search stands for more than {MAX_EXPANDED_TERMS:,} words; "
-                                    "add letters to it or use a shorter range.")
-            expanded[id(node)] = words
-        if node.is_leaf():
-            clauses += 1
-    if clauses > MAX_QUERY_CLAUSES:
-        raise QueryRejected(f"This search has more than {MAX_QUERY_CLAUSES} words and patterns; shorten it.")
-    # Patterns become the words they stand for once, not again for every highlighted hit.
-    def expand(node: query.Query) -> query.Query:
-        words = expanded.get(id(node))
-        if words is None:
-            return node
-        field = reader.schema[node.field()]
-        terms = [query.Term(node.field(), field.from_bytes(w) if isinstance(w, bytes) else w, boost=node.boost)
-                 for w in words]
-        return query.NullQuery if not terms else terms[0] if len(terms) == 1 else query.Or(terms)
-
-    return parsed.accept(expand)
 
 
 class WhooshBackend(SearchBackend):
@@ -326,7 +218,7 @@ class WhooshBackend(SearchBackend):
         ix = self._open()
         with ix.searcher() as s:
             access = self._filter(s, ix.latest_generation(), allowed, self._facet_clause(q))
-            if _nothing_readable(access):
+            if nothing_readable(access):
                 return []
             # No words: every passage the filters leave (tag all results of a filtered list).
             parsed = self._parse(s, q.text.strip()) if q.text.strip() else query.Every()
@@ -419,7 +311,7 @@ class WhooshBackend(SearchBackend):
         with ix.searcher() as s:
             clause = self._facet_clause(q)
             access = self._filter(s, ix.latest_generation(), allowed, clause)
-            if _nothing_readable(access):
+            if nothing_readable(access):
                 return self._nothing(q)
             text = q.text.strip()
             parsed = self._parse(s, text) if text else query.Every()
@@ -478,7 +370,7 @@ class WhooshBackend(SearchBackend):
     def _suggest(searcher, parsed: query.Query, text: str, access) -> str | None:
         """"Did you mean": the query's words that no readable document has, each replaced by
         the closest word that one has."""
-        corrector = _ScopedCorrector(searcher, access)
+        corrector = ScopedCorrector(searcher, access)
         wrong = {word for field, word in parsed.iter_all_terms()
                  if field == "text" and isinstance(word, str) and not corrector.has(word)}
         if not wrong:
@@ -518,7 +410,7 @@ class WhooshBackend(SearchBackend):
             if docnum is None or int(s.stored_fields(docnum)["study"]) not in allowed:
                 return []
             access = self._filter(s, ix.latest_generation(), allowed, None)
-            if _nothing_readable(access):
+            if nothing_readable(access):
                 return []
             # Enough key terms that a passage made of rare words still finds its neighbours.
             results = s.more_like(docnum, "text", top=limit, numterms=15, filter=access)
