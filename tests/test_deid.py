@@ -235,3 +235,37 @@ def test_detectors_are_a_list_the_engine_is_given():
     assert Deidentifier(detectors=[], kinds=[Kind.EMAIL]).fit().deidentify(text).text == text
     with pytest.raises(TypeError, match="is not a detector"):
         Deidentifier(detectors=["not a detector"]).fit()
+
+
+# ---- damage on CX text: each case once came out wrong (in the comment), now as shown
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # A place swallowed part of the next word ("[LOCATION_1]d back", "...st November", "...ter").
+    ("I drove to Tulsa and back the same day.", "I drove to [LOCATION_1] and back the same day."),
+    ("We met in Denver last November and again in Boise later.",
+     "We met in [LOCATION_1] last November and again in [LOCATION_2] later."),
+    ("She lives in Yazoo City and works from home.", "She lives in [LOCATION_1] and works from home."),
+    # After a full name, every sentence-initial "He" was a person.
+    ("John Smith called on Monday. He said the letter was late. He asked again.",
+     "[PERSON_1] called on Monday. He said the letter was late. He asked again."),
+    # Sentence-initial plural nouns and verbs were names.
+    ("Annuitants waited months. Retirees complained. Letters arrived late. Learned nothing. Call back tomorrow.",
+     "Annuitants waited months. Retirees complained. Letters arrived late. Learned nothing. Call back tomorrow."),
+    # Names on consecutive lines were one span, and the line breaks vanished.
+    ("Attendees:\nMaria Alvarez\nJohn Smith\nPriya Patel\n", "Attendees:\n[PERSON_1]\n[PERSON_2]\n[PERSON_3]\n"),
+    # Field labels ending in a colon were speaker names; "Note-taker" became "Note-[PERSON_3]".
+    ("Channel: phone\nCategory: billing\nSegment: new retiree\nFollow-up: none",
+     "Channel: phone\nCategory: billing\nSegment: new retiree\nFollow-up: none"),
+    ("Note-taker: Sam. Annuitants said the letters were slow.",
+     "Note-taker: [PERSON_1]. Annuitants said the letters were slow."),
+    # Agency acronyms and form numbers were persons and an address.
+    ("DFAS, MSPB, OWCP, HHS, USDA and FEDVIP sent forms.", "DFAS, MSPB, OWCP, HHS, USDA and FEDVIP sent forms."),
+    ("Section 3 of the Standard Form 2801 was blank; SF-50 and RI 92-19 were attached.",
+     "Section 3 of the Standard Form 2801 was blank; SF-50 and RI 92-19 were attached."),
+    # "SSN ending 6789" kept the digits and called "SSN" a person.
+    ("DOB 2/9/1947 and SSN ending 6789.", "DOB [DATE_1] and SSN ending [SSN_1]."),
+    ("The last 4 of my social: 6789, and the card ending in 4242.",
+     "The last 4 of my social: [SSN_1], and the card ending in [ID_1]."),
+])
+def test_cx_text_is_not_damaged(engine, text, expected):
+    assert engine.deidentify(text).text == expected

@@ -9,6 +9,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sklearn.base import BaseEstimator
 
@@ -19,23 +20,31 @@ from .places import large_regions
 from .person import PersonTagger, tokenize
 from .spans import Kind, Span, resolve_overlaps
 
-# Agency, program and role words that are never identifiers, however they are written.
-DEFAULT_ALLOW = frozenset(
-    s.lower()
-    for s in (
-        "OPM", "USAJOBS", "USAJOBS.gov", "OPM.gov", "FERS", "CSRS", "TSP", "FEHB", "FEGLI", "FEDVIP", "FLTCIP",
-        "Retirement Services", "Retirement Information Office", "Services Online", "Login.gov", "ID.me",
-        "Office of Personnel Management", "Thrift Savings Plan", "Medicare", "Medicaid", "Social Security",
-        "IRS", "SSA", "VA", "HR", "USPS", "DoD", "DHS", "GSA", "OMB", "A-11", "CX", "Federal",
-        "Moderator", "Interviewer", "Facilitator", "Note taker", "Notetaker", "Participant", "Respondent",
-        "Speaker", "Agent", "Customer", "Caller", "Annuitant", "Survivor", "Applicant",
-    )
+def _federal_terms() -> frozenset[str]:
+    path = Path(__file__).with_name("data") / "federal_terms.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+
+
+# Agency, program and role words that are never identifiers, however they are written
+# (data/federal_terms.txt).
+DEFAULT_ALLOW = _federal_terms()
+# Federal form numbers: "SF-50", "SF 2801", "Standard Form 2801", "RI 92-19", "OPM Form 1496".
+# A span of a kind a form number can look like that overlaps one is not an identifier ("Section 3 of the Standard Form
+# 2801" is not an address).
+FORM_NUMBER = re.compile(
+    r"\b(?:(?:SF|OF|RI|FE|DD|VA|SSA|OPM|CSA|USCIS)[ -]?(?:Form[ -]?)?|(?:Standard|Optional|OPM) Form[ -]?|Form[ -])"
+    r"\d{1,4}(?:-\d{1,4})?[A-Z]?\b"
 )
-ROLE_LABEL = re.compile(r"^(?:moderator|interviewer|facilitator|note ?taker|participant|respondent|speaker|"
+FORM_LOOKALIKES = frozenset({Kind.ADDRESS, Kind.ZIP, Kind.PHONE, Kind.PERSON, Kind.LOCATION, Kind.ID})
+ROLE_LABEL = re.compile(r"^(?:moderator|interviewer|facilitator|note[ -]?taker|participant|respondent|speaker|"
                         r"p\d+|r\d+|agent|customer|caller|unknown|inaudible|crosstalk|bot|chatbot|assistant|system)\b", re.IGNORECASE)
 # Form fields that look like speaker labels ("E-mail:", "Fax:", "ZIP:"): never a person.
 FIELD_LABEL = re.compile(r"^(?:e-?mail|fax|zip|tel|phone|mobile|cell|address|desk|help ?desk|iban|number|"
-                         r"subject|date|time|re|cc|bcc|to|from)$", re.IGNORECASE)
+                         r"subject|date|time|re|cc|bcc|to|from|channel|category|segment|follow[ -]?up|topic|status|"
+                         r"priority|type|outcome|resolution|summary|notes?|agenda|attendees|present|absent|stage|"
+                         r"journey stage|service|program|product|issue|question|answer|comment|reason|source|"
+                         r"action items?|next steps?|ticket|case|record)$", re.IGNORECASE)
 SPEAKER_LINE = re.compile(r"(?m)^[ \t>]*(?:\[[\d:.]+\]\s*)?(?P<name>[A-Za-zÀ-ÿĀ-ž][\w'’.-]*(?:[ \t][A-Za-zÀ-ÿĀ-ž][\w'’.-]*){0,2})[ \t]*:")
 
 
@@ -147,6 +156,72 @@ def _short(text: str) -> bool:
     return len(text.split()) <= 6 and not re.search(r"[.!?](?:\s|$)", text)
 
 
+# Words of the closed classes (pronouns, articles, conjunctions, greetings): never a name,
+# wherever they stand and however they are written ("He said", "THEY").
+CLOSED_CLASS = frozenset(
+    "i me my mine we us our ours you your yours he him his she her hers it its they them their theirs this that these "
+    "those the a an and or but nor if then so yes no not ok okay hi hello hey thanks thank please sorry who whom whose "
+    "which what when where why how there here".split()
+)
+SENTENCE_END = ".!?:;\n\u2022"
+OPENERS = " \t\"'“‘(["
+STRONG = 0.5  # tagger probability above which a sentence-initial ordinary word still counts as a name
+
+
+def _at_sentence_start(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip(OPENERS)
+    return not before or before[-1] in SENTENCE_END or before.endswith(("--", "\u2014"))
+
+
+def _not_a_name(text: str, span: Span) -> bool:
+    """One word the tagger called a name that is not: a closed-class word, a lone title
+    ("Mr" before a name the tagger also found), or an ordinary English word capitalized only
+    because it starts a sentence ("Retirees complained.", "Call back tomorrow.", "Letters
+    arrived late."), unless the tagger is sure or the word is a common first name ("Will",
+    "Grant") or a frequent surname ("Smith")."""
+    value = text[span.start:span.end]
+    if " " in value or "\n" in value:
+        return False
+    word = value.lower().rstrip(".")
+    if word in CLOSED_CLASS or word in TITLES:
+        return True
+    lex = load()
+    first, last = lex.first_rank.get(word, 10**6), lex.last_rank.get(word, 10**6)
+    if value.isupper() and 2 <= len(value) <= 5 and first > 2000 and span.score < STRONG and _prose(text):
+        return True  # an acronym in ordinary prose ("SSN", "DFAS", "RI"): names are not written so
+    if not (value[:1].isupper() and value[1:].islower()) or span.score >= STRONG or first <= 1000:
+        return False
+    if not (_at_sentence_start(text, span.start) and _normally_cased(text)):
+        return False
+    zipf = lex.zipf_of(word)
+    return (zipf >= 4.5 and last > 500) or (zipf >= 4.0 and last > 5000)
+
+
+def _prose(text: str) -> bool:
+    """Text whose writer capitalizes sentences and rarely writes whole words in capitals."""
+    words = re.findall(r"[^\W\d_]{2,}", text)
+    caps = sum(w.isupper() for w in words)
+    return _normally_cased(text) and bool(words) and caps <= max(2, 0.15 * len(words))
+
+
+def _by_line(text: str, spans: Iterable[Span]) -> list[Span]:
+    """A name never runs across a line break: names listed one per line (attendees, a
+    transcript's turns) are separate spans, and the line breaks stay."""
+    out = []
+    for s in spans:
+        if "\n" not in text[s.start:s.end]:
+            out.append(s)
+            continue
+        pos = s.start
+        for line in text[s.start:s.end].split("\n"):
+            stripped = line.strip()
+            if stripped:
+                start = pos + line.index(stripped)
+                out.append(Span(start, start + len(stripped), s.kind, s.detector, s.score))
+            pos += len(line) + 1
+    return out
+
+
 def _plain_words(value: str, common: float = 0.0) -> bool:
     """Lower-case ordinary English words that no name list holds ("antelope", "riff"): in text
     whose writer capitalizes sentences, or in a query or label ("annuity"), such a word is not
@@ -220,17 +295,20 @@ class Deidentifier(BaseEstimator):
             # How common a word must be to count as ordinary: any English word in capitalized
             # text; in a query or label, only common ones (not "zoltan": zipf 2.4).
             common = 0.0 if _normally_cased(text) else 3.0 if _short(text) else None
-            for s in self.tagger_.find(text):
+            for s in _by_line(text, self.tagger_.find(text)):
                 value = text[s.start:s.end]
-                if not (self._region(value) or (common is not None and _plain_words(value, common))):
+                if not (self._region(value) or (common is not None and _plain_words(value, common))
+                        or _not_a_name(text, s)):
                     spans.append(s)
             spans.extend(self._speaker_labels(text))
             if self.roster is not None:
                 spans.extend(self.roster.find(text))
         # Not an allowed term, nor a piece of one in the text ("Login" of "Login.gov").
         allowed = [m.span() for m in self.allow_re_.finditer(text)]
+        forms = [m.span() for m in FORM_NUMBER.finditer(text)]
         spans = [s for s in spans if not self._allowed(text[s.start:s.end])
-                 and not any(a <= s.start and s.end <= b for a, b in allowed)]
+                 and not any(a <= s.start and s.end <= b for a, b in allowed)
+                 and not (s.kind in FORM_LOOKALIKES and any(s.start < b and a < s.end for a, b in forms))]
         spans = resolve_overlaps(spans)
         if Kind.ZIP in self.kinds_:
             spans = resolve_overlaps(spans + self._postcodes_after_places(text, spans))

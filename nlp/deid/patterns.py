@@ -104,6 +104,29 @@ class SSNDetector(PatternDetector):
         )
 
 
+class LastFourDetector(PatternDetector):
+    """The last four digits of an SSN (or of an account or card) after a cue: "SSN ending
+    6789", "last four 6789", "last 4 of my social: 6789", "ending in 6789". Four digits alone
+    are not enough; with the cue they point at one person."""
+
+    name, kind, score = "last_four", Kind.SSN, 0.9
+    pattern = re.compile(
+        r"(?i:\b(?:last\s+(?:four|4)(?:\s+digits)?(?:\s+of\s+(?:my|his|her|their|the|your)?\s*"
+        r"(?:ssn|social(?:\s+security)?(?:\s+number)?|account|card))?"
+        r"|(?:ssn|social(?:\s+security)?(?:\s+number)?|account|card)\s+(?:ending|ends)(?:\s+(?:in|with))?"
+        r"|ending\s+in)"
+        r"\s*(?:is|was|are|were|of|:|-|#)?\s*)(?P<digits>\d{4})(?![\d-])"
+    )
+    groups = ("digits",)
+
+    def find(self, text: str) -> Iterator[Span]:
+        for span in super().find(text):
+            cue = text[max(0, span.start - 40):span.start].lower()
+            # An account's or a card's last four is an id; an SSN's (or an unnamed one's) an SSN.
+            kind = Kind.ID if re.search(r"\b(?:account|card)\b", cue) and "ss" not in cue else self.kind
+            yield Span(span.start, span.end, kind, self.name, self.score)
+
+
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -306,7 +329,7 @@ class HighAgeDetector(PatternDetector):
 # StreetAddressDetector is not listed: AddressBlockDetector runs it as an anchor and
 # returns each street line extended into its block.
 PATTERN_DETECTORS: tuple[type[PatternDetector], ...] = (
-    EmailDetector, URLDetector, IPDetector, SSNDetector, CreditCardDetector, IBANDetector,
+    EmailDetector, URLDetector, IPDetector, SSNDetector, LastFourDetector, CreditCardDetector, IBANDetector,
     ClaimNumberDetector, LabelledIdDetector, PhoneDetector, ZipDetector,
     PersonalDateDetector, FullDateDetector, HighAgeDetector,
 )

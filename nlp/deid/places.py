@@ -12,7 +12,10 @@ from .spans import Kind, Span
 _CONTEXT = re.compile(
     r"(?i:\b(?:in|from|near|to|at|outside|around|visit(?:ed|ing)?|live[sd]?\s+in|living\s+in|moved\s+(?:here\s+)?(?:to|from)|"
     r"based\s+in|born\s+in|grew\s+up\s+in|city\s+of|town\s+of|village\s+of|county\s+of)\s+)"
-    r"(?P<place>[A-ZÀ-ÖØ-ÞĀ-Ž][\wÀ-ÿĀ-ž'’-]+(?:[ \t](?:de|del|da|do|la|le|am|an|im|upon|on|sur|[A-ZÀ-ÖØ-ÞĀ-Ž][\wÀ-ÿĀ-ž'’-]+)){0,3})"
+    # A joining word ("Stratford upon Avon", "Rio de Janeiro") only between two capitalized
+    # words, and only as a whole word: "Tulsa and back" is not "Tulsa an" + "d back".
+    r"(?P<place>[A-ZÀ-ÖØ-ÞĀ-Ž][\wÀ-ÿĀ-ž'’-]+(?:[ \t](?:(?:de|del|da|do|la|le|am|an|im|upon|on|sur)[ \t])?"
+    r"[A-ZÀ-ÖØ-ÞĀ-Ž][\wÀ-ÿĀ-ž'’-]+){0,3})"
 )
 # The last word of an organization's name: "at Allstate Insurance Group", "for Civic Impulse LLC".
 _ORG_END = re.compile(
