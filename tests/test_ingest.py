@@ -340,3 +340,22 @@ def study_kind():
     from research_repo.models import SourceKind
 
     return SourceKind.TICKET
+
+
+def test_categorical_metadata_keeps_its_words_and_a_rare_value_is_deidentified(app, client, db, study):
+    """A channel many tickets share ("voice", "good") is a category, not a name (it was stored
+    as [PERSON_1] for a quarter of the tickets); a value only one ticket has is de-identified
+    like free text, and a shaped identifier in a category is still redacted."""
+    rows = ["ticket_id,channel,segment,description"]
+    channels = ["voice"] * 8 + ["good"] * 5 + ["helpdesk"] * 4 + ["Maria Alvarez"] + ["maria.alvarez@example.com"] * 3
+    for i, channel in enumerate(channels):
+        rows.append(f'{i},{channel},new retiree,"The interim payment was late, ticket {i}."')
+    response = upload(client, study.id, [("tickets.csv", ("\n".join(rows) + "\n").encode())], kind="ticket")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    jobs.wait_background(app, timeout=60)
+    with db.read_session() as s:
+        stored = [src.channel for src in s.scalars(select(Source).order_by(Source.record_number))]
+        segments = {src.segment for src in s.scalars(select(Source))}
+    assert stored[:17] == channels[:17]
+    assert stored[17] == "[PERSON_1]" and stored[18:] == ["[EMAIL_1]"] * 3
+    assert segments == {"new retiree"}

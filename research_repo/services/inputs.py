@@ -123,6 +123,29 @@ def deid_value(value: str) -> str:
     return deidentifier().deidentify(value).text
 
 
+_categorical: Deidentifier | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def category_value(value: str, limit: int = 200) -> str | None:
+    """A categorical metadata value of an export (channel, segment, stage, service, category):
+    a value many records share ("voice", "good", "helpdesk") is not a name, so only the
+    shaped identifiers are looked for (emails, phones, SSNs, ids, addresses, dates), never
+    the person tagger or places; a value with one of those is still redacted. Free text
+    goes to the text columns."""
+    global _categorical
+    value = " ".join(str(value or "").split())
+    if not value:
+        return None
+    with _deid_lock:
+        if _categorical is None:
+            from nlp.deid.spans import Kind
+
+            _categorical = Deidentifier(allow=ROLES, kinds=[k for k in Kind if k not in (Kind.PERSON, Kind.LOCATION)],
+                                        propagate=False).fit()
+    return _categorical.deidentify(value).text[:limit]
+
+
 def label_spans(text: str):
     """Identifiers in a short label with no context (a file name, a tag name): a lone common
     word ("call", "notes", "child") is not taken for a name."""

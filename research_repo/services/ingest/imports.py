@@ -24,7 +24,7 @@ from .. import audit
 from ..cells import safe_cell
 from ..errors import Conflict
 from .passages import add_passages, passage_rows
-from .records import Prepared, prepare, restored_mapping, stored_mapping
+from .records import Prepared, prepare, restored_mapping, shared_values, stored_mapping
 from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
 
 
@@ -139,6 +139,7 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
             row = session.get(ImportRun, run_id)
             start, kind, study_id, stats = row.records_read, row.kind, row.study_id, dict(row.stats)
         records = table.records
+        shared = shared_values(records, mapping)
         for chunk_start in range(start, len(records), settings.chunk_size):
             chunk = records[chunk_start : chunk_start + settings.chunk_size]
             prepared: list[Prepared | tuple[int, str, str]] = []
@@ -146,7 +147,7 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
                 if isinstance(record, BadRecord):
                     prepared.append((record.number, record.where, record.reason))
                     continue
-                outcome = prepare(record, mapping, settings, stats)
+                outcome = prepare(record, mapping, settings, stats, shared)
                 prepared.append((record.number, record.where, outcome) if isinstance(outcome, str) else outcome)
             with db.writing() as session:
                 run = _store_chunk(session, run_id, study_id, kind, prepared, chunk, stats, actor_id)

@@ -12,7 +12,7 @@ from nlp.segment import paragraphs
 
 from ...ingest.mapping import Mapping, known_column
 from ...ingest.records import Record, parse_datetime
-from ..inputs import deid_value, short_value
+from ..inputs import category_value, short_value
 from .passages import Segmented, deidentified_passages
 from .uploads import IngestSettings
 
@@ -45,7 +45,31 @@ def _names_in(record: Record, mapping: Mapping) -> list[str]:
     return names
 
 
-def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: dict) -> Prepared | str:
+SHARED_AT = 3  # records that must share a metadata value for it to count as a category
+CATEGORY_ROLES = ("channel", "segment", "journey_stage", "service", "category")
+
+
+def shared_values(records, mapping: Mapping) -> dict[str, frozenset[str]]:
+    """For each metadata column, the values at least ``SHARED_AT`` records share: categories
+    ("voice", "good", "new retiree"), not anyone's name. Counted over the whole file, which is
+    in memory already, so a resumed import decides alike."""
+    from collections import Counter
+
+    columns = {c for role, c in mapping.meta.items() if role in CATEGORY_ROLES}
+    counts: dict[str, Counter] = {c: Counter() for c in columns}
+    for record in records:
+        fields = getattr(record, "fields", None)
+        if fields is None:
+            continue
+        for column in columns:
+            value = " ".join(fields.get(column, "").split())
+            if value:
+                counts[column][value] += 1
+    return {c: frozenset(v for v, n in counted.items() if n >= SHARED_AT) for c, counted in counts.items()}
+
+
+def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: dict,
+            shared: dict[str, frozenset[str]] | None = None) -> Prepared | str:
     """De-identify one record in memory; a string return is the reason it is rejected."""
     texts = [(c, record.fields.get(c, "").strip()) for c in mapping.text]
     texts = [(c, t) for c, t in texts if t]
@@ -68,6 +92,22 @@ def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: d
     seg.text = "\n\n".join(parts)
     result, spans = deidentified_passages(seg, _names_in(record, mapping))
     attributes: dict = {}
+
+    def meta_value(role: str, value: str | None, limit: int) -> str | None:
+        """A category many records share keeps its words (only shaped identifiers are
+        redacted); a value few records have is de-identified like free text."""
+        column = mapping.meta.get(role)
+        if not column or value is None:
+            return None
+        flat = " ".join(str(value).split())
+        if shared is not None and flat in shared.get(column, ()):
+            return category_value(flat, limit)
+        return short_value(flat, limit)
+
+    def meta(role: str, limit: int) -> str | None:
+        column = mapping.meta.get(role)
+        return meta_value(role, record.fields.get(column), limit) if column else None
+
     created = closed = None
     for role, column in mapping.meta.items():
         value = record.fields.get(column, "").strip()
@@ -86,16 +126,13 @@ def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: d
         elif role == "csat":
             attributes["csat"] = _number(value)
         elif role in ("service", "category"):
-            attributes[role] = deid_value(value[:200])
+            attributes[role] = meta_value(role, value, 200)
     a11 = {d: _number(record.fields.get(c, "")) for d, c in mapping.a11.items() if record.fields.get(c, "").strip()}
     if a11:
         attributes["a11"] = a11
     if created and closed:
         attributes["hours_open"] = round((closed - created).total_seconds() / 3600, 1)
 
-    def meta(role: str, limit: int) -> str | None:
-        column = mapping.meta.get(role)
-        return short_value(record.fields.get(column) if column else None, limit)
 
     return Prepared(
         record.number, key, result.text, spans, result.summary(), attributes,
