@@ -269,3 +269,23 @@ def test_detectors_are_a_list_the_engine_is_given():
 ])
 def test_cx_text_is_not_damaged(engine, text, expected):
     assert engine.deidentify(text).text == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Email jdoe at agency dot gov today.", "Email [EMAIL_1] today."),
+    ("write to maria [at] example [dot] com", "write to [EMAIL_1]"),
+    ("maria(at)example(dot)org", "[EMAIL_1]"),
+    ("call two oh two, five five five, oh one four three", "call [PHONE_1]"),
+    ("call 2 0 2 5 5 5 0 1 4 3 please", "call [PHONE_1] please"),
+    ("my social is one two three four five six seven eight nine", "my social is [SSN_1]"),
+    ("SSN 123.45.6789", "SSN [SSN_1]"),
+    ("DOB 020947", "DOB [DATE_1]"),
+    ("EMPLID 1234567", "EMPLID [ID_1]"),
+    ("retirement claim number is 7654321", "retirement claim number is [ID_1]"),
+    # Not identifiers: counts, versions, amounts.
+    ("We had one or two calls, three at most.", "We had one or two calls, three at most."),
+    ("Version 3.2.1 shipped", "Version 3.2.1 shipped"),
+    ("He paid 1 2 3 dollars", "He paid 1 2 3 dollars"),
+])
+def test_obfuscated_structured_identifiers(engine, text, expected):
+    assert engine.deidentify(text).text == expected

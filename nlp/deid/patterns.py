@@ -91,7 +91,7 @@ class SSNDetector(PatternDetector):
 
     name, kind, score = "ssn", Kind.SSN, 0.97
     pattern = re.compile(
-        r"(?<![\w-])(?P<written>(?P<area>\d{3})(?P<sep>[- ])(?P<grp>\d{2})(?P=sep)(?P<serial>\d{4}))(?![\w-])"
+        r"(?<![\w.-])(?P<written>(?P<area>\d{3})(?P<sep>[- .])(?P<grp>\d{2})(?P=sep)(?P<serial>\d{4}))(?![\w-]|\.\d)"
         r"|(?i:\b(?:ssn|social security(?: number| no\.?| #)?|itin|taxpayer id(?:entification)?(?: number)?)"
         r"\s*(?:is|was|:|#|number)?\s*:?\s*)(?P<bare>\d{9})\b"
     )
@@ -125,6 +125,78 @@ class LastFourDetector(PatternDetector):
             # An account's or a card's last four is an id; an SSN's (or an unnamed one's) an SSN.
             kind = Kind.ID if re.search(r"\b(?:account|card)\b", cue) and "ss" not in cue else self.kind
             yield Span(span.start, span.end, kind, self.name, self.score)
+
+
+_TLD = r"(?:com|gov|org|net|edu|mil|us|io|info|biz|co|uk|ca|me)"
+_AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+)"
+_DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)"
+
+
+class ObfuscatedEmailDetector(PatternDetector):
+    """Emails written to dodge a scraper: "jdoe at agency dot gov", "maria [at] example
+    [dot] com", "maria(at)example.org". The domain must end in a known top-level domain, and
+    a plain " at " needs a written "dot" too ("met him at work" is not an email)."""
+
+    name, kind, score = "email_obfuscated", Kind.EMAIL, 0.9
+    pattern = re.compile(
+        r"(?i)(?<![\w.@])(?P<email>[a-z0-9][\w.+-]*" + _AT + r"[a-z0-9][\w-]*(?:" + _DOT + r"[a-z0-9][\w-]*)*?"
+        + _DOT + _TLD + r")\b"
+    )
+    groups = ("email",)
+
+    def accept(self, value: str, match: re.Match) -> bool:
+        lowered = value.lower()
+        bracketed = re.search(r"[\[({<]\s*at\s*[\])}>]", lowered)
+        return bool(bracketed) or bool(re.search(r"\sdot\s|[\[({<]\s*dot", lowered))
+
+
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+                "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_DIGIT_TOKEN = r"(?:\d{1,4}|zero|oh|one|two|three|four|five|six|seven|eight|nine|double\s+(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine))"
+
+
+class SpelledNumberDetector(PatternDetector):
+    """Phone numbers and SSNs read out or spaced: "two oh two, five five five, oh one four
+    three", "2 0 2 5 5 5 0 1 4 3". Ten digits (or eleven from a 1) are a phone; nine after an
+    SSN cue are an SSN. At least one number word or four single-digit groups, so an ordinary
+    list of numbers is not taken."""
+
+    name, kind, score = "spelled_number", Kind.PHONE, 0.85
+    pattern = re.compile(
+        r"(?i)(?<![\w-])(?P<run>" + _DIGIT_TOKEN + r"(?:[\s,.-]{1,3}" + _DIGIT_TOKEN + r"){2,15})(?![\w-])"
+    )
+    groups = ("run",)
+
+    @staticmethod
+    def digits(value: str) -> str:
+        out = []
+        for token in re.findall(r"double\s+\w+|\w+", value.lower()):
+            if token.startswith("double"):
+                d = token.split()[-1]
+                d = _DIGIT_WORDS.get(d, d)
+                out.append(d * 2)
+            else:
+                out.append(_DIGIT_WORDS.get(token, token))
+        return "".join(out)
+
+    def find(self, text: str) -> Iterator[Span]:
+        for match in self.pattern.finditer(text):
+            value = match.group("run")
+            tokens = re.findall(r"\w+", value.lower())
+            worded = any(t in _DIGIT_WORDS or t == "double" for t in tokens)
+            singles = sum(len(t) == 1 and t.isdigit() for t in tokens)
+            if not worded and singles < 4:
+                continue
+            if worded and all(t in ("o", "oh", "one") for t in tokens if not t.isdigit()) and len(tokens) < 5:
+                continue
+            digits = self.digits(value)
+            if not digits.isdigit():
+                continue
+            cue = text[max(0, match.start() - 40):match.start()].lower()
+            if len(digits) == 9 and re.search(r"\b(?:ssn|social|security)\b", cue):
+                yield Span(match.start("run"), match.end("run"), Kind.SSN, self.name, self.score)
+            elif len(digits) == 10 or (len(digits) == 11 and digits[0] == "1") or len(digits) == 7:
+                yield Span(match.start("run"), match.end("run"), self.kind, self.name, self.score)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -168,7 +240,7 @@ class ClaimNumberDetector(PatternDetector):
 # Words that introduce an account, case or document number.
 _ID_LABEL = (
     r"(?:claim|case|ticket|incident|request|account|acct|member|policy|reference|ref|confirmation|application|"
-    r"record|file|badge|employee|emp|staff|customer|user|order|invoice|tracking|retirement|annuitant|"
+    r"record|file|badge|employee|emp|emplid|staff|customer|user|order|invoice|tracking|retirement|annuitant|"
     r"card|cc|credit card|debit card|bank account|routing number|"
     r"driver'?s? ?licen[cs]e|licen[cs]e|dl|passport|medicare|medicaid|insurance|routing|voter|tax|"
     r"(?:csa|csf|opm) ?claim)"
@@ -181,7 +253,9 @@ class LabelledIdDetector(PatternDetector):
     name, kind, score = "labelled_id", Kind.ID, 0.9
     pattern = re.compile(
         r"\b" + _ID_LABEL + r"\b(?:\s+(?:id|number|num|no\.?|nbr|#))?\s*(?:is|was|of)?\s*[:#]?\s*"
-        r"(?P<id>[A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){3,24})",
+        # The value holds a digit (looked ahead, so "retirement claim number is 7654321" is not
+        # spent on "retirement claim" and tried again from "claim").
+        r"(?P<id>(?=[A-Z0-9./-]*\d)[A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){3,24})",
         re.IGNORECASE,
     )
     groups = ("id",)
@@ -285,7 +359,7 @@ class PersonalDateDetector(PatternDetector):
     pattern = re.compile(
         r"\b(?:born|birth|birthday|dob|d\.o\.b\.?|died|death|deceased|passed away|married|marriage|divorced|"
         r"retired|retirement date|separat(?:ed|ion)|applied|application date|hired|date of)\b"
-        r"[^.\n\d]{0,24}?(?P<date>" + _DATE + r")",
+        r"[^.\n\d]{0,24}?(?P<date>" + _DATE + r"|(?<=\b)(?:\d{6}|\d{8})\b)",
         re.IGNORECASE,
     )
     groups = ("date",)
@@ -329,7 +403,8 @@ class HighAgeDetector(PatternDetector):
 # StreetAddressDetector is not listed: AddressBlockDetector runs it as an anchor and
 # returns each street line extended into its block.
 PATTERN_DETECTORS: tuple[type[PatternDetector], ...] = (
-    EmailDetector, URLDetector, IPDetector, SSNDetector, LastFourDetector, CreditCardDetector, IBANDetector,
+    EmailDetector, ObfuscatedEmailDetector, URLDetector, IPDetector, SSNDetector, LastFourDetector,
+    SpelledNumberDetector, CreditCardDetector, IBANDetector,
     ClaimNumberDetector, LabelledIdDetector, PhoneDetector, ZipDetector,
     PersonalDateDetector, FullDateDetector, HighAgeDetector,
 )
