@@ -179,8 +179,9 @@ def test_known_names_redact_every_mention_with_one_pseudonym():
         "Thanks, will do. Will said the form was lost. Okafor called back; ms. okafor agreed.",
         names=["Will Okafor"],
     )
+    # The honorific is part of the name ("ms. okafor" is one span), as the OPM sets annotate it.
     assert result.text == (
-        "Thanks, will do. [PERSON_1] said the form was lost. [PERSON_1] called back; ms. [PERSON_1] agreed."
+        "Thanks, will do. [PERSON_1] said the form was lost. [PERSON_1] called back; [PERSON_1] agreed."
     )
 
 
@@ -248,6 +249,19 @@ def test_detectors_are_a_list_the_engine_is_given():
     # After a full name, every sentence-initial "He" was a person.
     ("John Smith called on Monday. He said the letter was late. He asked again.",
      "[PERSON_1] called on Monday. He said the letter was late. He asked again."),
+    # A title inside the name; a lone one no name; a state in an address and its ZIP code.
+    ("The caller, Mrs. Okafor, asked again.", "The caller, [PERSON_1], asked again."),
+    ("Medicare Part B and FEHB coordination confused everyone.",
+     "Medicare Part B and FEHB coordination confused everyone."),
+    ("He mailed it to 1234 Elm Street, Apt 5B, Springfield, Virginia 22150.",
+     "He mailed it to [ADDRESS_1], Virginia [ZIP_1]."),
+    ("Please update my address to 77 Harbor Road, Mystic, CT 06355.",
+     "Please update my address to [ADDRESS_1], CT [ZIP_1]."),
+    # Very common words are not names though someone has them as a surname; nor a sentence's
+    # first word before a name.
+    ("Agent read back the routing number. P2: A friend from church told me.",
+     "Agent read back the routing number. P2: A friend from church told me."),
+    ("Reach Tom at the help desk.", "Reach [PERSON_1] at the help desk."),
     # Sentence-initial plural nouns and verbs were names.
     ("Annuitants waited months. Retirees complained. Letters arrived late. Learned nothing. Call back tomorrow.",
      "Annuitants waited months. Retirees complained. Letters arrived late. Learned nothing. Call back tomorrow."),

@@ -20,7 +20,7 @@ _NUMBERED = re.compile(
 _CUED = re.compile(
     r"(?i:\b(?:lives? at|living at|address(?:[ \t]+(?:of|for|linked to)[ \t]+[^.,;:?!\n]{1,40}?[ \t]+(?:is|to)\b|[ \t]+is|(?![ \t]+(?:of|for|linked)\b)):?|located at|drops you off at|sent to|send it to|deliver(?:ed)? to|"
     r"is on|enter on|at the corner of)\s+)"
-    r"(?P<a>(?:\d{1,6}[A-Za-z]?[ \t]+){0,2}(?:[A-Z]\.[ \t]?)?" + _WORD + r"(?:[ \t]+" + _WORD + r"){0,5}?[ \t]+\d{1,5}[A-Za-z]?\.?)(?![\w-])"
+    r"(?P<a>(?!(?i:to|the|a|an|at|on|in|is|of|for|from|and)\b)(?:\d{1,6}[A-Za-z]?[ \t]+){0,2}(?:[A-Z]\.[ \t]?)?" + _WORD + r"(?:[ \t]+" + _WORD + r"){0,5}?[ \t]+\d{1,5}[A-Za-z]?\.?)(?![\w-])"
 )
 # A street name then a number, on a line of its own: "Mellemvej 32", "Kaevu 94".
 _NAME_NUMBER_LINE = re.compile(r"(?m)^[ \t>?*]*(?P<a>" + _CAP + _WORD + r"(?:[ \t]+" + _WORD + r"){0,3}[ \t]+\d{1,5}[A-Za-z]?)[ \t]*$")

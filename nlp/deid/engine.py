@@ -50,6 +50,12 @@ SPEAKER_LINE = re.compile(r"(?m)^[ \t>]*(?:\[[\d:.]+\]\s*)?(?P<name>[A-Za-zÀ-ÿ
 
 MIDDLE_INITIAL = re.compile(r"[ \t]+[A-Z]\.?[ \t]+(?P<surname>[A-Z][^\W\d_]+(?:[-'’][A-Z]?[^\W\d_]+)?)(?![\w@])")
 NAME_SUFFIX = re.compile(r",?[ \t]+(?:Jr\.?|Sr\.?|II|III|IV)(?![\w])")
+STATE_AFTER = re.compile(r"[ \t]*,[ \t]*([A-Z]{2}|[A-Z][a-z]+(?:[ \t][A-Z][a-z]+)?)(?=[ \t]+\d)")
+# Honorifics that belong to the name they precede ("Dr. Helen Park", "Mrs. Okafor"): the span
+# takes them in. Kinship and job words ("her daughter Ana", "agent Lee") stay outside.
+HONORIFICS = ("mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "rev", "reverend", "sgt", "capt", "lt",
+              "col", "maj", "gen", "adm", "hon", "sen", "rep", "gov", "judge", "fr")
+TITLE_BEFORE = re.compile(r"(?i:\b(?:" + "|".join(sorted(HONORIFICS, key=len, reverse=True)) + r"))\.?[ \t]+$")
 POSTCODE_AFTER = re.compile(r"[ \t]*,?[ \t]*(\d{4,5}|\d{3} \d{2}|\d{2}-\d{3})(?![\w-])")
 
 
@@ -183,8 +189,10 @@ def _not_a_name(text: str, span: Span) -> bool:
     if " " in value or "\n" in value:
         return False
     word = value.lower().rstrip(".")
-    if word in CLOSED_CLASS or word in TITLES:
-        return True
+    if word in CLOSED_CLASS or word in TITLES or len(word) == 1:
+        return True  # a lone initial is joined to the name beside it, or is not one ("Part B")
+    if word in large_regions() and re.search(r",[ \t]*$", text[:span.start]):
+        return True  # ", Virginia 22150": a state in an address, not the first name
     lex = load()
     first, last = lex.first_rank.get(word, 10**6), lex.last_rank.get(word, 10**6)
     if value.isupper() and 2 <= len(value) <= 5 and first > 2000 and span.score < STRONG and _prose(text):
@@ -202,6 +210,22 @@ def _prose(text: str) -> bool:
     words = re.findall(r"[^\W\d_]{2,}", text)
     caps = sum(w.isupper() for w in words)
     return _normally_cased(text) and bool(words) and caps <= max(2, 0.15 * len(words))
+
+
+def _trim_ordinary_start(text: str, span: Span) -> Span:
+    """"Reach Tom at ...": a sentence's first word, capitalized by position and an ordinary
+    word, is not part of the name the tagger found after it."""
+    value = text[span.start:span.end]
+    first, _, rest = value.partition(" ")
+    if not rest or span.score >= STRONG or not _at_sentence_start(text, span.start) or not first.istitle():
+        return span
+    lex = load()
+    word = first.lower()
+    if (lex.zipf_of(word) >= 4.5 and lex.first_rank.get(word, 10**6) > 1000 and lex.last_rank.get(word, 10**6) > 500
+            and _normally_cased(text)):
+        start = span.start + len(first) + 1
+        return Span(start, span.end, span.kind, span.detector, span.score)
+    return span
 
 
 def _by_line(text: str, spans: Iterable[Span]) -> list[Span]:
@@ -230,7 +254,9 @@ def _plain_words(value: str, common: float = 0.0) -> bool:
     if not value.islower():
         return False
     lex = load()
-    return all(lex.zipf_of(w) > common and w not in lex.first_rank and w not in lex.last_rank for w in value.split())
+    # A very common word ("read", "church") is plain even though someone has it as a surname.
+    return all(lex.zipf_of(w) > common and w not in lex.first_rank
+               and (w not in lex.last_rank or lex.zipf_of(w) >= 5.0) for w in value.split())
 
 
 class Deidentifier(BaseEstimator):
@@ -295,7 +321,7 @@ class Deidentifier(BaseEstimator):
             # How common a word must be to count as ordinary: any English word in capitalized
             # text; in a query or label, only common ones (not "zoltan": zipf 2.4).
             common = 0.0 if _normally_cased(text) else 3.0 if _short(text) else None
-            for s in _by_line(text, self.tagger_.find(text)):
+            for s in _by_line(text, [_trim_ordinary_start(text, s) for s in self.tagger_.find(text)]):
                 value = text[s.start:s.end]
                 if not (self._region(value) or (common is not None and _plain_words(value, common))
                         or _not_a_name(text, s)):
@@ -320,22 +346,26 @@ class Deidentifier(BaseEstimator):
 
     @staticmethod
     def _initials_and_suffixes(text: str, spans: list[Span]) -> list[Span]:
-        """A name's middle initial and what follows it: "Faina D. Yefremova", "Maja S
-        Hermansen" (the surname when it is not a common word), and "Kevin Veitonen II"."""
+        """A name's honorific before it ("Mrs. Okafor"), its middle initial and what follows it:
+        "Faina D. Yefremova", "Maja S Hermansen" (the surname when it is not a common word),
+        and "Kevin Veitonen II"."""
         lex = load()
         persons = [s for s in spans if s.kind is Kind.PERSON]
         starts = {s.start for s in persons}
         found = []
         for s in persons:
-            end = s.end
+            start, end = s.start, s.end
+            title = TITLE_BEFORE.search(text, max(0, start - 14), start)
+            if title:
+                start = title.start()
             m = MIDDLE_INITIAL.match(text, end)
             if m and (lex.zipf_of(m.group("surname").lower()) < 4.0 or m.start("surname") in starts):
                 end = m.end()
             suffix = NAME_SUFFIX.match(text, end)
             if suffix:
                 end = suffix.end()
-            if end > s.end:
-                found.append(Span(s.start, end, Kind.PERSON, s.detector, s.score))
+            if end > s.end or start < s.start:
+                found.append(Span(start, end, Kind.PERSON, s.detector, s.score))
         return found
 
     @staticmethod
@@ -344,7 +374,12 @@ class Deidentifier(BaseEstimator):
         found = []
         for s in spans:
             if s.kind in (Kind.LOCATION, Kind.ADDRESS):
-                m = POSTCODE_AFTER.match(text, s.end)
+                end = s.end
+                # ", Virginia 22150" or ", CT 06355": a state between the place and its postcode.
+                state = STATE_AFTER.match(text, end)
+                if state and (state.group(1).lower() in large_regions() or state.group(1).isupper()):
+                    end = state.end()
+                m = POSTCODE_AFTER.match(text, end)
                 if m:
                     found.append(Span(m.start(1), m.end(1), Kind.ZIP, "postcode_after_place", 0.8))
         return found

@@ -2,6 +2,10 @@
 
     python -m nlp.deid.evaluate [--data DIR] [--json]
 
+First our own CX sets (``data/cx_dev.txt``, ``data/cx_held_out.txt``, shipped): how many
+words that are not identifiers come out unchanged (damage), markers glued to letters,
+identifier recall, and the share of texts that still show an identifier. Then the public sets.
+
 Data (read from RESEARCH_REPO_EVAL_DATA/deid, default ../shared/data/deid, never copied): the Presidio synthetic set (MIT,
 microsoft/presidio-research) and WNUT-17 train and dev person and location tags
 (CC BY 4.0, Derczynski et al., W-NUT 2017).
@@ -183,6 +187,94 @@ def load_plain(path: Path) -> list[Example]:
         return [Example(row["text"], []) for row in csv.DictReader(handle)]
 
 
+CX_SETS = {"cx_dev": Path(__file__).with_name("data") / "cx_dev.txt",
+           "cx_held_out": Path(__file__).with_name("data") / "cx_held_out.txt"}
+_MARK = re.compile(r"\{\{([A-Z_]+):(.+?)\}\}")
+_PSEUDONYM = re.compile(r"\[[A-Z_]+_\d+\]")
+_GLUED = re.compile(r"[^\W_]\[[A-Z_]+_\d+\]|\[[A-Z_]+_\d+\][^\W_]")
+STRUCTURED = frozenset({"EMAIL", "PHONE", "SSN", "DATE", "AGE", "ADDRESS", "ZIP", "ID", "CLAIM", "URL"})
+
+
+def load_marked(path: Path) -> list[Example]:
+    """Our CX sets: one text per line, ``\\n`` for a line break, ``{{KIND:value}}`` around
+    each identifier."""
+    examples = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        line = line.replace("\\n", "\n")
+        text, spans, pos = [], [], 0
+        length = 0
+        for m in _MARK.finditer(line):
+            text.append(line[pos:m.start()])
+            length += m.start() - pos
+            spans.append((length, length + len(m.group(2)), m.group(1)))
+            text.append(m.group(2))
+            length += len(m.group(2))
+            pos = m.end()
+        text.append(line[pos:])
+        examples.append(Example("".join(text), spans))
+    return examples
+
+
+def cx_figures(examples: list[Example], engine: Deidentifier) -> dict:
+    """What a reader of the stored evidence would see: the share of words that are not
+    identifiers left unchanged (damage), markers glued to letters, identifier characters
+    replaced (all kinds, and the shaped ones), the share of texts with an identifier still
+    readable (3 or more of its letters or digits in a row left), and what was left."""
+    words = kept = glued = gold_chars = covered = s_chars = s_covered = leaked_docs = 0
+    residues: list[tuple[str, str]] = []
+    damaged: list[tuple[str, str]] = []
+    for ex in examples:
+        result = engine.deidentify(ex.text)
+        replaced = [(r.start, r.end) for r in result.replacements]
+        glued += len(_GLUED.findall(result.text))
+
+        def hit(a: int, b: int) -> bool:
+            return any(s < b and a < e for s, e in replaced)
+
+        for m in re.finditer(r"[^\W_]+", ex.text):
+            if any(gs <= m.start() < ge for gs, ge, _k in ex.spans):
+                continue
+            words += 1
+            if hit(m.start(), m.end()):
+                damaged.append((m.group(), ex.text[:60]))
+            else:
+                kept += 1
+        leaked = False
+        for gs, ge, kind in ex.spans:
+            mask = [any(s <= i < e for s, e in replaced) for i in range(gs, ge)]
+            gold_chars += ge - gs
+            covered += sum(mask)
+            if kind in STRUCTURED:
+                s_chars += ge - gs
+                s_covered += sum(mask)
+            left = "".join(ch if not m else " " for ch, m in zip(ex.text[gs:ge], mask, strict=True))
+            if re.search(r"[^\W_]{3,}", left):
+                leaked = True
+                residues.append((kind, ex.text[gs:ge]))
+        leaked_docs += leaked
+    return {
+        "texts": len(examples), "words": words, "words_kept": kept / words if words else 1.0,
+        "damaged": damaged, "glued_markers": glued,
+        "recall_char": covered / gold_chars if gold_chars else 1.0,
+        "structured_recall_char": s_covered / s_chars if s_chars else 1.0,
+        "documents_leaking": leaked_docs / len(examples) if examples else 0.0, "residues": residues,
+    }
+
+
+def _print_cx(name: str, f: dict) -> None:
+    print(f"\n== {name}: {f['texts']} texts, {f['words']} words that are not identifiers")
+    print(f"  non-identifier words unchanged {f['words_kept']:.4f}   markers glued to letters {f['glued_markers']}")
+    print(f"  identifier chars replaced {f['recall_char']:.3f}   shaped identifiers (not names, places) "
+          f"{f['structured_recall_char']:.3f}")
+    print(f"  texts with an identifier still readable {f['documents_leaking']:.3f}")
+    for kind, value in f["residues"]:
+        print(f"    left: {kind:<9} {value!r}")
+    for word, where in f["damaged"]:
+        print(f"    changed: {word!r} in {where!r}")
+
+
 def datasets(data: Path) -> dict[str, list[Example]]:
     sets = {
         "presidio_synth_v2": load_presidio(data / "presidio_synth_dataset_v2.json"),
@@ -222,11 +314,22 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     args = parser.parse_args()
     engine = Deidentifier().fit()
+    cx = {name: cx_figures(load_marked(path), engine) for name, path in CX_SETS.items() if path.exists()}
+    if not args.json:
+        print("CX sets (nlp/deid/data, written by this project): cx_dev was looked at while tuning; "
+              "cx_held_out was written after and measured once.")
+        for name, figures in cx.items():
+            _print_cx(name, figures)
+    if not (args.data / "presidio_synth_dataset_v2.json").exists():
+        print(f"\nThe public sets are not in {args.data}: set RESEARCH_REPO_EVAL_DATA (see SOURCES.md).")
+        if args.json:
+            print(json.dumps({"cx": cx}, indent=2))
+        return
     sets = datasets(args.data)
     sets["presidio_synth_v2 (policy view)"] = policy_view(sets["presidio_synth_v2"])
     results = {name: score(examples, engine) for name, examples in sets.items()}
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"cx": cx, **results}, indent=2))
         return
     print("Attribution: Presidio synthetic set (MIT, microsoft/presidio-research); WNUT-17 (CC BY 4.0, Derczynski et al. 2017).")
     print("WNUT-17 train is also training data for the person tagger: its figures are not held out.")
