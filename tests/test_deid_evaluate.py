@@ -89,3 +89,4 @@ def test_retraining_reaches_the_shipped_models_figures(tmp_path, engine):
     retrained = _figures(retrained_engine)
     for name, value in shipped.items():
         assert retrained[name] == pytest.approx(value, abs=0.002), (name, retrained, shipped)
+

@@ -169,6 +169,16 @@ CLOSED_CLASS = frozenset(
     "those the a an and or but nor if then so yes no not ok okay hi hello hey thanks thank please sorry who whom whose "
     "which what when where why how there here".split()
 )
+# Kinship and household words: "her son", "Grandson called", "the widow".
+KINSHIP = frozenset(
+    "son sons daughter daughters wife husband spouse mother father mom dad parent parents grandson granddaughter "
+    "grandmother grandfather grandma grandpa grandchild grandchildren niece nephew brother sister aunt uncle cousin "
+    "widow widower stepson stepdaughter fiance fiancee caregiver guardian neighbor friend coworker supervisor".split()
+)
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+TEMPORAL = re.compile(r"(?i)\b(?:in|on|since|until|till|by|from|through|before|after|last|next|this|early|late|mid|"
+                      r"during|of|and|or|to)[ \t,]*$")
+PARTICLES = frozenset("de del della di da do dos das van von der den la le du bin ibn al el y".split())
 SENTENCE_END = ".!?:;\n\u2022"
 OPENERS = " \t\"'“‘(["
 STRONG = 0.5  # tagger probability above which a sentence-initial ordinary word still counts as a name
@@ -189,8 +199,11 @@ def _not_a_name(text: str, span: Span) -> bool:
     if " " in value or "\n" in value:
         return False
     word = value.lower().rstrip(".")
-    if word in CLOSED_CLASS or word in TITLES or len(word) == 1:
+    if word in CLOSED_CLASS or word in TITLES or word in KINSHIP or len(word) == 1:
         return True  # a lone initial is joined to the name beside it, or is not one ("Part B")
+    if word in MONTHS and (TEMPORAL.search(text, max(0, span.start - 12), span.start)
+                           or re.match(r"[ \t,]*(?:\d|and\b|or\b)", text[span.end:span.end + 6], re.IGNORECASE)):
+        return True  # "in April, May and June", "May 3": a month
     if word in large_regions() and re.search(r",[ \t]*$", text[:span.start]):
         return True  # ", Virginia 22150": a state in an address, not the first name
     lex = load()
@@ -210,6 +223,30 @@ def _prose(text: str) -> bool:
     words = re.findall(r"[^\W\d_]{2,}", text)
     caps = sum(w.isupper() for w in words)
     return _normally_cased(text) and bool(words) and caps <= max(2, 0.15 * len(words))
+
+
+def _trim_lowercase_ends(text: str, span: Span) -> Span:
+    """In text whose writer capitalizes names, a common lower-case word at either end of a
+    name the tagger found is not part of it ("Harold Brooks retired"); a name particle
+    ("de", "van") or a rare word ("bieber") stays."""
+    value = text[span.start:span.end]
+    if " " not in value or not _normally_cased(text):
+        return span
+    lex = load()
+
+    def ordinary(word: str) -> bool:  # a common word that no one much has as a name ("retired", not "bieber")
+        return (word.islower() and word not in PARTICLES and lex.zipf_of(word) >= 4.0
+                and lex.first_rank.get(word, 10**6) > 2000 and lex.last_rank.get(word, 10**6) > 10_000)
+
+    words = value.split(" ")
+    start, end = span.start, span.end
+    while len(words) > 1 and ordinary(words[-1]):
+        end -= len(words[-1]) + 1
+        words.pop()
+    while len(words) > 1 and ordinary(words[0]):
+        start += len(words[0]) + 1
+        words.pop(0)
+    return span if (start, end) == (span.start, span.end) else Span(start, end, span.kind, span.detector, span.score)
 
 
 def _trim_ordinary_start(text: str, span: Span) -> Span:
@@ -321,7 +358,8 @@ class Deidentifier(BaseEstimator):
             # How common a word must be to count as ordinary: any English word in capitalized
             # text; in a query or label, only common ones (not "zoltan": zipf 2.4).
             common = 0.0 if _normally_cased(text) else 3.0 if _short(text) else None
-            for s in _by_line(text, [_trim_ordinary_start(text, s) for s in self.tagger_.find(text)]):
+            found = [_trim_ordinary_start(text, _trim_lowercase_ends(text, s)) for s in self.tagger_.find(text)]
+            for s in _by_line(text, found):
                 value = text[s.start:s.end]
                 if not (self._region(value) or (common is not None and _plain_words(value, common))
                         or _not_a_name(text, s)):
