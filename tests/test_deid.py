@@ -262,6 +262,10 @@ def test_detectors_are_a_list_the_engine_is_given():
     ("Agent read back the routing number. P2: A friend from church told me.",
      "Agent read back the routing number. P2: A friend from church told me."),
     ("Reach Tom at the help desk.", "Reach [PERSON_1] at the help desk."),
+    # An IP address at a sentence's end was missed; an IPv6 address with "::" was cut in two.
+    ("The server at 10.0.0.12. Then it failed.", "The server at [IP_1]. Then it failed."),
+    ("Connect from fe80::1ff:fe23:4567:890a today.", "Connect from [IP_1] today."),
+    ("Meet at 10:30:00 or use 1.2.3.4.5 instead.", "Meet at 10:30:00 or use 1.2.3.4.5 instead."),
     # Sentence-initial plural nouns and verbs were names.
     ("Annuitants waited months. Retirees complained. Letters arrived late. Learned nothing. Call back tomorrow.",
      "Annuitants waited months. Retirees complained. Letters arrived late. Learned nothing. Call back tomorrow."),

@@ -74,8 +74,9 @@ class URLDetector(PatternDetector):
 class IPDetector(PatternDetector):
     name, kind, score = "ip", Kind.IP, 0.99
     pattern = re.compile(
-        r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)"
-        r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{1,4})*(?![\w:])"
+        # A sentence may end right after it ("at 10.0.0.12."): only a dot before a digit continues it.
+        r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
+        r"|(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{1,4})*(?![\w:])"
     )
 
     def accept(self, value: str, match: re.Match) -> bool:
