@@ -98,6 +98,11 @@ def test_pages_are_accessible(live_server, page):
     expect(page.get_by_role("row")).to_have_count(7)  # header and six sources
     check_page(page, "study page")
 
+    page.get_by_role("link", name="What de-identification replaced, and how well it works").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("De-identification")
+    check_page(page, "de-identification report")
+    page.go_back()
+
     page.get_by_role("link", name="Edit study and members").click()
     check_page(page, "edit study")
 

@@ -108,3 +108,26 @@ def test_last_researcher_cannot_leave(client, signed_in, make_study, db):
     response = client.post(f"/studies/{study.id}/members/{user.id}/remove", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 400
     assert "only researcher" in response.get_data(as_text=True)
+
+
+def test_the_deidentification_page_counts_what_was_replaced_and_dates_the_measures(client, signed_in, make_study,
+                                                                                   make_user):
+    import io
+
+    from .helpers import csrf_token
+
+    rita = signed_in("rita", Role.RESEARCHER)
+    study = make_study("Annuitant calls", rita)
+    page = client.get(f"/studies/{study.id}/upload")
+    text = "Maria Alvarez called from 202-555-0143. Maria said the letter never came.\n"
+    assert client.post(f"/studies/{study.id}/upload", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "kind": "interview",
+        "files": [(io.BytesIO(text.encode()), "call.txt")]}, content_type="multipart/form-data").status_code == 302
+    html = " ".join(client.get(f"/studies/{study.id}/deidentification").get_data(as_text=True).split())
+    assert "1 source; 1 with at least one replacement; 0 replaced by hand" in html
+    assert "<th scope=\"row\">Person</th><td>2</td>" in html and "<th scope=\"row\">Phone</th><td>1</td>" in html
+    assert "Measured on 2026-" in html and "Presidio synthetic set" in html
+    assert "Maria" not in html and "0143" not in html
+    make_user("olga", Role.RESEARCHER)
+    other = make_study("Elsewhere", make_user("owner2", Role.RESEARCHER))
+    assert client.get(f"/studies/{other.id}/deidentification").status_code == 404

@@ -275,6 +275,36 @@ def _print_cx(name: str, f: dict) -> None:
         print(f"    changed: {word!r} in {where!r}")
 
 
+MEASURED = Path(__file__).with_name("data") / "measured.json"
+
+
+def record(cx: dict, results: dict) -> dict:
+    """The figures a study's de-identification page shows (NIST SP 800-188: tell users how
+    well the method works), with the date they were measured."""
+    import datetime
+
+    presidio, wnut = results["presidio_synth_v2"]["overall"]["char"], results["wnut17_dev"]
+    measured = {
+        "measured_on": datetime.date.today().isoformat(),
+        "figures": [
+            {"set": "CX set B (49 texts written by the project after the rules were tuned on set A; fixes since)", "what": "words that are not identifiers left unchanged",
+             "value": round(cx["cx_held_out"]["words_kept"], 4)},
+            {"set": "CX set B", "what": "identifier characters replaced",
+             "value": round(cx["cx_held_out"]["recall_char"], 4)},
+            {"set": "CX set B", "what": "texts with an identifier still readable",
+             "value": round(cx["cx_held_out"]["documents_leaking"], 4)},
+            {"set": "Presidio synthetic set (1,500 texts, public)", "what": "identifier characters replaced (recall)",
+             "value": round(presidio["recall"], 4)},
+            {"set": "Presidio synthetic set", "what": "replaced characters that were identifiers (precision)",
+             "value": round(presidio["precision"], 4)},
+            {"set": "WNUT-17 dev (social media, public; the threshold was tuned on it)",
+             "what": "person name characters replaced", "value": round(wnut["recall_by_gold_kind"]["PERSON"]["char"], 4)},
+        ],
+    }
+    MEASURED.write_text(json.dumps(measured, indent=2) + "\n", encoding="utf-8")
+    return measured
+
+
 def datasets(data: Path) -> dict[str, list[Example]]:
     sets = {
         "presidio_synth_v2": load_presidio(data / "presidio_synth_dataset_v2.json"),
@@ -312,6 +342,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Evaluate nlp.deid on the public data sets.")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--record", action="store_true",
+                        help=f"also write the headline figures, dated, to {MEASURED} (shown to users per study)")
     args = parser.parse_args()
     engine = Deidentifier().fit()
     cx = {name: cx_figures(load_marked(path), engine) for name, path in CX_SETS.items() if path.exists()}
@@ -325,9 +357,13 @@ def main() -> None:
         if args.json:
             print(json.dumps({"cx": cx}, indent=2))
         return
+    if args.record and not (args.data / "presidio_synth_dataset_v2.json").exists():
+        raise SystemExit("--record needs the public sets too: set RESEARCH_REPO_EVAL_DATA.")
     sets = datasets(args.data)
     sets["presidio_synth_v2 (policy view)"] = policy_view(sets["presidio_synth_v2"])
     results = {name: score(examples, engine) for name, examples in sets.items()}
+    if args.record:
+        record(cx, results)
     if args.json:
         print(json.dumps({"cx": cx, **results}, indent=2))
         return

@@ -183,3 +183,38 @@ def get_by_name(session: Session, name: str) -> Study:
         raise Conflict(f"{len(found)} studies have that name; give one by its id: "
                        + ", ".join(f"#{s.id}" for s in found) + ".")
     return found[0]
+
+
+@dataclass
+class DeidReport:
+    """What de-identification did in a study, and how well the engine is measured to work
+    (NIST SP 800-188 asks that users be told both)."""
+
+    sources: int
+    sources_with_replacements: int
+    counts: dict[str, int]
+    hand_redactions: int
+    measured_on: str | None
+    figures: list[dict]
+
+
+def deid_report(session: Session, study_id: int) -> DeidReport:
+    import json
+    from collections import Counter
+
+    from nlp.deid.evaluate import MEASURED
+
+    counts: Counter = Counter()
+    sources = with_replacements = manual = 0
+    rows = session.execute(select(Source.redaction_summary).where(Source.study_id == study_id).execution_options(
+        yield_per=2000))
+    for (summary,) in rows:
+        sources += 1
+        summary = summary or {}
+        found = summary.get("counts") or {}
+        counts.update({k: int(v) for k, v in found.items()})
+        with_replacements += bool(found)
+        manual += int(summary.get("manual", 0))
+    measured = json.loads(MEASURED.read_text(encoding="utf-8")) if MEASURED.exists() else {}
+    return DeidReport(sources, with_replacements, dict(sorted(counts.items(), key=lambda kv: -kv[1])), manual,
+                      measured.get("measured_on"), measured.get("figures", []))

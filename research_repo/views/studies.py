@@ -68,6 +68,15 @@ def detail(study_id: int):
     )
 
 
+@bp.route("/studies/<int:study_id>/deidentification")
+@login_required
+def deidentification(study_id: int):
+    """What was replaced in this study, and the engine's measured figures (NIST SP 800-188)."""
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id)
+    return render_template("studies/deidentification.html", study=study, report=studies.deid_report(s, study.id))
+
+
 @bp.route("/studies/<int:study_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(study_id: int):
