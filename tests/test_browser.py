@@ -179,6 +179,12 @@ def test_researcher_uploads_a_transcript_and_an_export(live_server, page, tmp_pa
     body = page.content()
     assert all(value not in body for value in PLANTED.values())
     check_page(page, "a source page")
+    # The researcher corrects a speaker's role from the page.
+    first = page.locator("#speakers ~ table tbody tr").first
+    first.get_by_role("combobox").select_option("NOTE_TAKER")
+    first.get_by_role("button", name=re.compile("Save")).click()
+    expect(page.get_by_role("status")).to_contain_text("now have the role you chose")
+    expect(page.locator("#speakers ~ table tbody tr").first.get_by_role("combobox")).to_have_value("NOTE_TAKER")
 
     # The month a participant mailed the form was kept (a bare month is not an identifier); the
     # researcher redacts it anyway, by typing it, as a keyboard user would.

@@ -359,3 +359,56 @@ def test_categorical_metadata_keeps_its_words_and_a_rare_value_is_deidentified(a
     assert stored[:17] == channels[:17]
     assert stored[17] == "[PERSON_1]" and stored[18:] == ["[EMAIL_1]"] * 3
     assert segments == {"new retiree"}
+
+
+def test_a_speaker_role_can_be_corrected_and_everything_follows(app, client, db, study):
+    """Names as speaker labels become P1, P2; the researcher says P1 is the moderator: the
+    stored text, the passages, a highlight on the other speaker, the search facet and the
+    theme scope all follow, and the change is audited."""
+    from research_repo.models import AuditEvent, Highlight, Passage
+    from research_repo.services import themes
+
+    from .helpers import settle
+
+    text = ("Alex Rivera: Tell me about the first payment.\nMaria Lopez: It took four months to arrive.\n"
+            "Alex Rivera: And the letter?\nMaria Lopez: The letter never came, and nobody called me back.\n")
+    assert upload(client, study.id, [("interview.txt", text.encode())], kind="interview").status_code == 302
+    with db.read_session() as s:
+        source = s.scalars(select(Source)).one()
+        roles = [p.speaker_role for p in sorted(source.passages, key=lambda p: p.position)]
+        target = next(p for p in source.passages if "never came" in p.text)
+    assert roles == ["P1", "P2", "P1", "P2"]
+    page = client.get(f"/studies/{study.id}/sources/{source.id}")
+    quote = "nobody called me back"
+    client.post(f"/studies/{study.id}/passages/{target.id}", data={
+        "csrf_token": csrf_token(client.get(f"/studies/{study.id}/passages/{target.id}").get_data(as_text=True)),
+        "quote": quote, "memo": "Follow up."})
+    response = client.post(f"/studies/{study.id}/sources/{source.id}/speakers", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "speaker": "P1", "role": "MODERATOR"})
+    assert response.status_code == 302
+    settle(app)
+    with db.read_session() as s:
+        source = s.get(Source, source.id)
+        passages = sorted(source.passages, key=lambda p: p.position)
+        assert [p.speaker_role for p in passages] == ["MODERATOR", "P2", "MODERATOR", "P2"]
+        assert all(source.text[p.start_offset:p.end_offset] == p.text for p in passages)
+        assert source.text.startswith("MODERATOR: Tell me") and "P1:" not in source.text
+        h = s.scalars(select(Highlight)).one()
+        assert source.text[h.start_offset:h.end_offset] == quote
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "source.speaker_role")).one()
+        scoped = themes.scope_passages(s, study.id, themes.RunScope())
+        assert set(scoped) == {p.id for p in passages if p.speaker_role == "P2"}
+    assert event.details == {"old": "P1", "new": "MODERATOR", "passages": 2}
+    facets = client.get("/api/v1/search", query_string={"q": "letter"}).get_json()["facets"]
+    speakers = {v["value"] for f in facets if f["name"] == "speaker" for v in f["values"]}
+    assert speakers == {"MODERATOR", "P2"}
+    # Back to a participant: the next free P number; a role that is not one is refused.
+    page = client.get(f"/studies/{study.id}/sources/{source.id}")
+    assert client.post(f"/studies/{study.id}/sources/{source.id}/speakers", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "speaker": "MODERATOR", "role": "PARTICIPANT"}
+    ).status_code == 302
+    refused = client.post(f"/studies/{study.id}/sources/{source.id}/speakers", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "speaker": "P2", "role": "CEO"})
+    assert "moderator, the note-taker or a participant" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    with db.read_session() as s:
+        assert {p.speaker_role for p in s.get(Source, source.id).passages} == {"P1", "P2"}

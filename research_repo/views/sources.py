@@ -13,9 +13,9 @@ from nlp.deid.spans import Kind
 
 from .. import access, jobs
 from ..extensions import after_commit, db_session, get_db
-from ..forms import EmptyForm, RedactForm, UploadForm, refusals_on
+from ..forms import EmptyForm, RedactForm, UploadForm, refusals_on, refusals_to
 from ..models import Highlight, ImportRejection, ImportRun, Passage, Source, SourceKind
-from ..services import ingest, redaction
+from ..services import ingest, redaction, speakers
 from ..services.errors import DomainError, NotFound
 from ..web_auth import current_user, login_required
 
@@ -190,7 +190,7 @@ def _render_source(study, source, form, status):
     highlight_counts = dict(s.execute(select(Highlight.passage_id, func.count()).join(Passage).where(
         Passage.source_id == source.id).group_by(Highlight.passage_id)).all())
     return render_template("sources/detail.html", study=study, source=source, passages=passages, form=form,
-                           highlight_counts=highlight_counts,
+                           highlight_counts=highlight_counts, speakers=speakers.roles(source), empty=EmptyForm(),
                            can_redact=can_redact, counts=sorted(source.redaction_summary.get("counts", {}).items())), status
 
 
@@ -223,6 +223,25 @@ def source_redact(study_id: int, source_id: int):
         return redirect(url_for(".source_detail", study_id=study.id, source_id=source.id))
     return page(400)
 
+
+
+@bp.route("/studies/<int:study_id>/sources/<int:source_id>/speakers", methods=["POST"])
+@login_required
+def source_speakers(study_id: int, source_id: int):
+    """Correct a speaker's role: the moderator's turns are not customer voice."""
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    source = _source(s, study.id, source_id)
+    back = url_for(".source_detail", study_id=study.id, source_id=source.id) + "#speakers"
+    if not EmptyForm().validate_on_submit():
+        flash("The form expired; try again.", "error")
+        return redirect(back)
+    refusals_to(back)
+    old, new = request.form.get("speaker", ""), request.form.get("role", "")
+    changed = speakers.set_role(s, current_user(), source, old, new)
+    flash(f"{changed} turn{'s' if changed != 1 else ''} now have the role you chose." if changed
+          else "Nothing changed.", "success")
+    return redirect(back)
 
 
 @bp.route("/studies/<int:study_id>/sources/<int:source_id>/delete", methods=["GET", "POST"])
