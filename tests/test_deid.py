@@ -300,6 +300,9 @@ def test_cx_text_is_not_damaged(engine, text, expected):
     ("DOB 020947", "DOB [DATE_1]"),
     ("EMPLID 1234567", "EMPLID [ID_1]"),
     ("retirement claim number is 7654321", "retirement claim number is [ID_1]"),
+    ("Thanks @jdoe_1950 and @MariaA for the tip.", "Thanks [PERSON_1] and [PERSON_2] for the tip."),
+    ("My name is M-A-R-I-A, and I called twice.", "My name is [PERSON_1], and I called twice."),
+    ("Mary-Kate Olsen-Smith called back.", "[PERSON_1] called back."),
     # Not identifiers: counts, versions, amounts.
     ("We had one or two calls, three at most.", "We had one or two calls, three at most."),
     ("Version 3.2.1 shipped", "Version 3.2.1 shipped"),

@@ -265,6 +265,20 @@ def _trim_ordinary_start(text: str, span: Span) -> Span:
     return span
 
 
+def _join_hyphenated(text: str, spans: list[Span]) -> list[Span]:
+    """Parts of one hyphenated name are one span: "Mary" + "-" + "Kate Olsen" + "-" +
+    "Smith" is "Mary-Kate Olsen-Smith", one person, not three."""
+    out: list[Span] = []
+    for s in spans:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.kind is Kind.PERSON and s.kind is Kind.PERSON
+                and text[prev.end:s.start] == "-"):
+            out[-1] = Span(prev.start, s.end, Kind.PERSON, prev.detector, max(prev.score, s.score))
+        else:
+            out.append(s)
+    return out
+
+
 def _by_line(text: str, spans: Iterable[Span]) -> list[Span]:
     """A name never runs across a line break: names listed one per line (attendees, a
     transcript's turns) are separate spans, and the line breaks stay."""
@@ -380,6 +394,7 @@ class Deidentifier(BaseEstimator):
             spans = resolve_overlaps(spans + self._other_mentions(text, spans))
         if self.tagger_ is not None:
             spans = resolve_overlaps(spans + self._initials_and_suffixes(text, spans))
+            spans = _join_hyphenated(text, spans)
         return spans
 
     @staticmethod

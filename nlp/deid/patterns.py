@@ -200,6 +200,23 @@ class SpelledNumberDetector(PatternDetector):
                 yield Span(match.start("run"), match.end("run"), self.kind, self.name, self.score)
 
 
+class HandleDetector(PatternDetector):
+    """Social-media handles: "@jdoe_1950", "@MariaA" (not an email's "@", not "@ 5pm")."""
+
+    name, kind, score = "handle", Kind.PERSON, 0.9
+    pattern = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?(?![\w@])")
+
+
+class SpelledNameDetector(PatternDetector):
+    """A name spelled out letter by letter after a cue: "my name is M-A-R-I-A", "spelled
+    O K A F O R"."""
+
+    name, kind, score = "spelled_name", Kind.PERSON, 0.9
+    pattern = re.compile(r"(?i:\b(?:name\s+is|spelled|spelt|spell(?:s|ing)?(?:\s+it)?|that\s+is|that's)\s+)"
+                         r"(?P<n>(?:[A-Z][-. ]){2,}[A-Z])(?![\w-])")
+    groups = ("n",)
+
+
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -405,7 +422,7 @@ class HighAgeDetector(PatternDetector):
 # returns each street line extended into its block.
 PATTERN_DETECTORS: tuple[type[PatternDetector], ...] = (
     EmailDetector, ObfuscatedEmailDetector, URLDetector, IPDetector, SSNDetector, LastFourDetector,
-    SpelledNumberDetector, CreditCardDetector, IBANDetector,
+    SpelledNumberDetector, HandleDetector, SpelledNameDetector, CreditCardDetector, IBANDetector,
     ClaimNumberDetector, LabelledIdDetector, PhoneDetector, ZipDetector,
     PersonalDateDetector, FullDateDetector, HighAgeDetector,
 )
