@@ -131,3 +131,57 @@ def test_the_deidentification_page_counts_what_was_replaced_and_dates_the_measur
     make_user("olga", Role.RESEARCHER)
     other = make_study("Elsewhere", make_user("owner2", Role.RESEARCHER))
     assert client.get(f"/studies/{other.id}/deidentification").status_code == 404
+
+
+def test_a_study_roster_and_never_redact_list_apply_to_what_is_uploaded_next(app, client, db, signed_in, make_study,
+                                                                            make_user, data_dir):
+    """A term on the never-redact list keeps its words ("Grace period") while the participant
+    on the roster (Grace Whitfield) is redacted wherever she is named, whole or in part; the
+    database holds only keyed hashes of her name; a non-member cannot see the page."""
+    import io
+
+    from sqlalchemy import select
+
+    from research_repo.models import Source, StudyTerm
+
+    from .helpers import csrf_token
+
+    rita = signed_in("rita", Role.RESEARCHER)
+    study = make_study("Roster study", rita)
+    url = f"/studies/{study.id}/deidentification"
+
+    def post(what, **data):
+        token = csrf_token(client.get(url).get_data(as_text=True))
+        return client.post(f"{url}/{what}", data={"csrf_token": token, **data})
+
+    def upload(name, text):
+        page = client.get(f"/studies/{study.id}/upload")
+        return client.post(f"/studies/{study.id}/upload", data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)), "kind": "interview",
+            "files": [(io.BytesIO(text.encode()), name)]}, content_type="multipart/form-data")
+
+    note = "Grace period questions came up; grace said the estimate was wrong.\n"
+    assert upload("before.txt", note).status_code == 302
+    assert post("roster", names="Grace Whitfield").status_code == 302
+    assert post("keep", terms="Grace period").status_code == 302
+    assert upload("after.txt", note + "Whitfield called again.\n").status_code == 302
+    with db.read_session() as s:
+        texts = [src.text for src in s.scalars(select(Source).order_by(Source.id))]
+        terms = s.scalars(select(StudyTerm)).all()
+    # Before: the engine alone took "Grace period" for a name and spread it.
+    assert texts[0] == "[PERSON_1] period questions came up; [PERSON_1] said the estimate was wrong."
+    # The roster holds hashes only, so "grace" and "Whitfield" cannot be linked to one pseudonym.
+    assert texts[1] == "Grace period questions came up; [PERSON_1] said the estimate was wrong.\n[PERSON_2] called again."
+    assert {t.kind for t in terms} == {"roster", "keep"}
+    assert all(t.value is None and len(t.digest) == 64 for t in terms if t.kind == "roster")
+    for f in data_dir.rglob("*"):
+        if f.is_file() and "index" not in f.parts:
+            assert b"Whitfield" not in f.read_bytes(), f
+    page = " ".join(client.get(url).get_data(as_text=True).split())
+    assert "The roster holds 3 hashes" in page and "Whitfield" not in page
+    from .helpers import login
+
+    make_user("val", Role.VIEWER)
+    other = app.test_client()
+    assert login(other, "val").status_code == 302
+    assert other.get(url).status_code == 404  # not a member: the study is hidden

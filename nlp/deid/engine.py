@@ -358,7 +358,8 @@ class Deidentifier(BaseEstimator):
         if not hasattr(self, "detectors_"):
             self.fit()
 
-    def find(self, text: str, names: Iterable[str] = ()) -> list[Span]:
+    def find(self, text: str, names: Iterable[str] = (), *, roster: Roster | None = None,
+             keep: Iterable[str] = ()) -> list[Span]:
         """Identifier spans in ``text``, non-overlapping and sorted.
 
         ``names`` are persons known to appear in this text (a transcript's speaker labels, a
@@ -379,19 +380,26 @@ class Deidentifier(BaseEstimator):
                         or _not_a_name(text, s)):
                     spans.append(s)
             spans.extend(self._speaker_labels(text))
-            if self.roster is not None:
-                spans.extend(self.roster.find(text))
+            for known in (self.roster, roster):
+                if known is not None:
+                    spans.extend(known.find(text))
         # Not an allowed term, nor a piece of one in the text ("Login" of "Login.gov").
         allowed = [m.span() for m in self.allow_re_.finditer(text)]
+        # A study's own never-redact terms ("Grace period", a program's name), for this call.
+        for term in {" ".join(k.split()) for k in keep if k and k.strip()}:
+            allowed += [m.span() for m in re.finditer(r"(?<![\w])" + re.escape(term) + r"(?![\w])", text, re.IGNORECASE)]
         forms = [m.span() for m in FORM_NUMBER.finditer(text)]
-        spans = [s for s in spans if not self._allowed(text[s.start:s.end])
-                 and not any(a <= s.start and s.end <= b for a, b in allowed)
-                 and not (s.kind in FORM_LOOKALIKES and any(s.start < b and a < s.end for a, b in forms))]
-        spans = resolve_overlaps(spans)
+        def permitted(found: list[Span]) -> list[Span]:
+            return [s for s in found if not self._allowed(text[s.start:s.end])
+                    and not any(a <= s.start and s.end <= b for a, b in allowed)
+                    and not (s.kind in FORM_LOOKALIKES and any(s.start < b and a < s.end for a, b in forms))]
+
+        spans = resolve_overlaps(permitted(spans))
         if Kind.ZIP in self.kinds_:
             spans = resolve_overlaps(spans + self._postcodes_after_places(text, spans))
         if self.propagate and self.tagger_ is not None:
-            spans = resolve_overlaps(spans + self._other_mentions(text, spans))
+            # Spreading a name stops at allowed terms too ("grace" is a name; "Grace period" is kept).
+            spans = resolve_overlaps(spans + permitted(self._other_mentions(text, spans)))
         if self.tagger_ is not None:
             spans = resolve_overlaps(spans + self._initials_and_suffixes(text, spans))
             spans = _join_hyphenated(text, spans)
@@ -504,12 +512,16 @@ class Deidentifier(BaseEstimator):
                 found.append(Span(m.start(), m.end(), Kind.PERSON, "propagated", 0.8))
         return found
 
-    def deidentify(self, text: str, pseudonyms: Pseudonyms | None = None, names: Iterable[str] = ()) -> Result:
+    def deidentify(self, text: str, pseudonyms: Pseudonyms | None = None, names: Iterable[str] = (), *,
+                   roster: Roster | None = None, keep: Iterable[str] = ()) -> Result:
+        """``text`` with every identifier replaced. ``names``: persons known to be in it (clear,
+        in memory only); ``roster``: a study's participants (keyed hashes); ``keep``: a
+        study's terms never to redact."""
         pseudonyms = pseudonyms or Pseudonyms()
         names = list(names)
         for name in names:  # so "Will" and "Okafor" both become the number of "Will Okafor"
             pseudonyms.label(Kind.PERSON, name)
-        spans = self.find(text, names)
+        spans = self.find(text, names, roster=roster, keep=keep)
         labels = [pseudonyms.label(span.kind, text[span.start:span.end]) for span in spans]
         new_text, edits = replace(text, [(s.start, s.end, label) for s, label in zip(spans, labels, strict=True)])
         return Result(new_text, [Replacement(s.kind, *edit, label)

@@ -15,7 +15,7 @@ from .insights import (
 )
 from .imports import ImportRejection, ImportRun, ImportStatus
 from .ops import AuditEvent, IndexOutbox, Job, JobStatus, OutboxOp, SavedSearch
-from .studies import Method, Passage, Source, SourceKind, Study
+from .studies import Method, Passage, Source, SourceKind, Study, StudyTerm
 from .themes import PassageVector, Theme, ThemeAction, ThemeRun, ThemeRunStatus, ThemeStatus, VectorModel
 
 metadata = Base.metadata
@@ -24,7 +24,7 @@ __all__ = [
     "A11Driver", "ApiToken", "AuditEvent", "CodingAction", "ImportRejection", "ImportRun", "ImportStatus", "AuthSession", "Base", "Highlight", "HighlightTag", "IndexOutbox",
     "Insight", "InsightDriver", "InsightStatus", "Job", "JobStatus", "LearningAgendaQuestion",
     "LoginFailure", "Method", "OutboxOp", "Passage", "Polarity", "Role", "SavedSearch", "Source", "SourceKind",
-    "PassageVector", "Study", "StudyMembership", "Tag", "Theme", "ThemeAction", "ThemeRun", "ThemeRunStatus",
+    "PassageVector", "Study", "StudyMembership", "StudyTerm", "Tag", "Theme", "ThemeAction", "ThemeRun", "ThemeRunStatus",
     "ThemeStatus", "User", "VectorModel",
     "insight_highlight", "insight_passage", "insight_question", "insight_theme", "metadata",
     "theme_passage",

@@ -153,3 +153,26 @@ class Passage(Base):
 
     def __repr__(self) -> str:
         return f"<Passage {self.id} source={self.source_id} #{self.position}>"
+
+
+class StudyTerm(Base):
+    """A study's de-identification terms. ``roster``: a participant's name, stored only as a
+    keyed hash (``digest``), so every mention is redacted without the name being kept.
+    ``keep``: a term the study never redacts (``value``), such as a program's name the
+    engine took for a person."""
+
+    __tablename__ = "study_term"
+    __table_args__ = (
+        UniqueConstraint("study_id", "kind", "digest", name="uq_study_term_digest"),
+        UniqueConstraint("study_id", "kind", "value", name="uq_study_term_value"),
+        CheckConstraint("kind IN ('roster', 'keep')", name="kind"),
+        CheckConstraint("(kind = 'roster') = (digest IS NOT NULL AND value IS NULL)", name="roster_is_hashed"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    digest: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))

@@ -1,13 +1,14 @@
 """Study list, create and edit (with members), and the study page with its sources."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from .. import access
-from ..extensions import db_session
+from ..extensions import db_session, on_refusal
 from ..forms import EmptyForm, MemberForm, StudyForm, refusals_on
 from ..models import Method, Role
-from ..services import ingest, inputs, studies
+from ..services import ingest, inputs, studies, study_terms
+from ..services.errors import NotFound
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("studies", __name__)
@@ -74,7 +75,39 @@ def deidentification(study_id: int):
     """What was replaced in this study, and the engine's measured figures (NIST SP 800-188)."""
     s = db_session()
     study = access.get_study(s, current_user(), study_id)
-    return render_template("studies/deidentification.html", study=study, report=studies.deid_report(s, study.id))
+    return _deid_page(s, study)
+
+
+def _deid_page(s, study, status: int = 200, errors: list[str] | None = None):
+    return render_template(
+        "studies/deidentification.html", study=study, report=studies.deid_report(s, study.id), form=EmptyForm(),
+        can_edit=access.can(s, current_user(), access.Action.EDIT, study.id), errors=errors or [],
+        roster_size=study_terms.roster_size(s, study.id), keep_terms=study_terms.keep_terms(s, study.id)), status
+
+
+@bp.route("/studies/<int:study_id>/deidentification/<what>", methods=["POST"])
+@login_required
+def deid_terms(study_id: int, what: str):
+    """Edit the study's roster (names in, keyed hashes stored) and never-redact terms."""
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.EDIT)
+    if not EmptyForm().validate_on_submit():
+        return _deid_page(s, study, 400, ["The form expired; reload the page and try again."])
+    on_refusal(lambda exc: _deid_page(s, study, exc.status, [exc.message]))
+    secret = current_app.config["SECRET_KEY"]
+    if what == "roster":
+        added = study_terms.add_to_roster(s, current_user(), study, request.form.get("names", ""), secret)
+        message = f"Roster updated: {added} new keyed hash{'es' if added != 1 else ''} (the names are not stored)."
+    elif what == "roster-clear":
+        study_terms.clear_roster(s, current_user(), study)
+        message = "Roster cleared."
+    elif what == "keep":
+        kept = study_terms.set_keep_terms(s, current_user(), study, request.form.get("terms", ""))
+        message = f"{kept} term{'s' if kept != 1 else ''} will never be redacted in this study."
+    else:
+        raise NotFound("No such de-identification setting.")
+    flash(message + " They apply to what is uploaded from now on.", "success")
+    return redirect(url_for(".deidentification", study_id=study.id))
 
 
 @bp.route("/studies/<int:study_id>/edit", methods=["GET", "POST"])

@@ -18,7 +18,7 @@ from ...models import (
 from .. import audit, outbox
 from ..errors import ValidationError
 from ..inputs import deidentifier, short_value
-from .passages import add_passages, passage_rows, segment, deidentified_passages
+from .passages import add_passages, deidentified_passages, passage_rows, segment, study_terms
 from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
 
 
@@ -62,7 +62,7 @@ def ingest_document(
     seg = segment(doc.text, doc.turns, kind, settings.max_passage_chars)
     if not seg.spans:
         raise UnreadableFile(upload.name, "has no text to store.")
-    result, spans = deidentified_passages(seg)
+    result, spans = deidentified_passages(seg, terms=study_terms(session, study.id, settings))
     number = session.scalar(select(func.count()).select_from(Source).where(
         Source.study_id == study.id, Source.kind == kind)) + 1
     source = Source(

@@ -23,7 +23,7 @@ from ...models import (
 from .. import audit
 from ..cells import safe_cell
 from ..errors import Conflict
-from .passages import add_passages, passage_rows
+from .passages import add_passages, passage_rows, study_terms
 from .records import Prepared, prepare, restored_mapping, shared_values, stored_mapping
 from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
 
@@ -138,6 +138,7 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
         with db.read_session() as session:
             row = session.get(ImportRun, run_id)
             start, kind, study_id, stats = row.records_read, row.kind, row.study_id, dict(row.stats)
+            terms = study_terms(session, study_id, settings)
         records = table.records
         shared = shared_values(records, mapping)
         for chunk_start in range(start, len(records), settings.chunk_size):
@@ -147,7 +148,7 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
                 if isinstance(record, BadRecord):
                     prepared.append((record.number, record.where, record.reason))
                     continue
-                outcome = prepare(record, mapping, settings, stats, shared)
+                outcome = prepare(record, mapping, settings, stats, shared, terms)
                 prepared.append((record.number, record.where, outcome) if isinstance(outcome, str) else outcome)
             with db.writing() as session:
                 run = _store_chunk(session, run_id, study_id, kind, prepared, chunk, stats, actor_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from nlp.deid.engine import Result
+from nlp.deid.engine import Result, Roster
 from nlp.deid.offsets import move_offset
 from nlp.segment import NUMBERED, ROLE_WORDS, Piece, assign_roles, paragraphs, speaker_turns, split_long
 
@@ -55,8 +55,17 @@ def segment(doc_text: str, turns: list[Piece] | None, kind: SourceKind, max_char
     return out
 
 
-def deidentified_passages(seg: Segmented, names: Iterable[str] = ()) -> tuple[Result, list[tuple[int, int, str | None]]]:
-    result = deidentifier().deidentify(seg.text, names=[*seg.names, *names])
+@dataclass(frozen=True)
+class StudyTerms:
+    """A study's roster (keyed hashes) and never-redact terms, applied to what it ingests."""
+
+    roster: Roster | None = None
+    keep: tuple[str, ...] = ()
+
+
+def deidentified_passages(seg: Segmented, names: Iterable[str] = (), terms: StudyTerms = StudyTerms(),
+                          ) -> tuple[Result, list[tuple[int, int, str | None]]]:
+    result = deidentifier().deidentify(seg.text, names=[*seg.names, *names], roster=terms.roster, keep=terms.keep)
     edits = [(r.start, r.end, r.new_start, r.new_end) for r in result.replacements]
     spans = []
     last = 0
@@ -83,3 +92,9 @@ def add_passages(session: Session, passages: list[Passage], study_id: int) -> li
     session.flush()
     outbox.added(session, [p.id for p in passages], study_id=study_id)
     return passages
+
+
+def study_terms(session, study_id: int, settings) -> StudyTerms:
+    from .. import study_terms as terms
+
+    return StudyTerms(terms.roster(session, study_id, settings.secret_key), tuple(terms.keep_terms(session, study_id)))

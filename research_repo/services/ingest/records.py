@@ -13,7 +13,7 @@ from nlp.segment import paragraphs
 from ...ingest.mapping import Mapping, known_column
 from ...ingest.records import Record, parse_datetime
 from ..inputs import category_value, short_value
-from .passages import Segmented, deidentified_passages
+from .passages import Segmented, StudyTerms, deidentified_passages
 from .uploads import IngestSettings
 
 
@@ -69,7 +69,7 @@ def shared_values(records, mapping: Mapping) -> dict[str, frozenset[str]]:
 
 
 def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: dict,
-            shared: dict[str, frozenset[str]] | None = None) -> Prepared | str:
+            shared: dict[str, frozenset[str]] | None = None, terms: StudyTerms = StudyTerms()) -> Prepared | str:
     """De-identify one record in memory; a string return is the reason it is rejected."""
     texts = [(c, record.fields.get(c, "").strip()) for c in mapping.text]
     texts = [(c, t) for c, t in texts if t]
@@ -90,7 +90,7 @@ def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: d
         parts.append(value)
         pos += len(value) + 2
     seg.text = "\n\n".join(parts)
-    result, spans = deidentified_passages(seg, _names_in(record, mapping))
+    result, spans = deidentified_passages(seg, _names_in(record, mapping), terms)
     attributes: dict = {}
 
     def meta_value(role: str, value: str | None, limit: int) -> str | None:

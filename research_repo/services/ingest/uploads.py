@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 
@@ -26,6 +26,8 @@ class IngestSettings:
     hash_key: bytes
     chunk_size: int = 500
     max_passage_chars: int = 1200
+    # The app's secret, for the keys of study rosters (services.study_terms.roster_key).
+    secret_key: bytes = field(default=b"", repr=False)
 
     @classmethod
     def from_config(cls, config) -> IngestSettings:
@@ -34,6 +36,7 @@ class IngestSettings:
             hash_key=hmac.new(secret, b"research-repo content key v1", hashlib.sha256).digest(),
             chunk_size=int(config.get("IMPORT_CHUNK_SIZE", 500)),
             max_passage_chars=int(config.get("MAX_PASSAGE_CHARS", 1200)),
+            secret_key=secret,
         )
 
     def key(self, data: bytes) -> str:
