@@ -124,6 +124,7 @@ class RedactForm(FlaskForm):
                         render_kw={"autocomplete": "off", "spellcheck": "false"},
                         description="Type it, or select it in a passage below. Every occurrence in this source is redacted.")
     kind = SelectField("Kind of identifier", choices=[])
+    everywhere = BooleanField("In every source of this study")
 
 
 class TagForm(FlaskForm):

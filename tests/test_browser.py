@@ -191,7 +191,7 @@ def test_researcher_uploads_a_transcript_and_an_export(live_server, page, tmp_pa
     expect(page.locator(".rr-passages")).to_contain_text("in March")
     page.get_by_label("Text to redact").fill("March")
     page.get_by_label("Kind of identifier").select_option("DATE")
-    page.get_by_role("button", name="Redact everywhere in this source").click()
+    page.get_by_role("button", name="Redact every occurrence").click()
     expect(page.get_by_text(re.compile(r"Redacted \d+ occurrence"))).to_be_visible()
     expect(page.locator(".rr-passages")).to_contain_text("in [DATE_1]")
 

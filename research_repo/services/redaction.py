@@ -68,3 +68,29 @@ def redact(session: Session, actor: User, source: Source, value: str, kind: Kind
     audit.record(session, actor, "source.redact", study_id=source.study_id, object_type="source", object_id=source.id,
                  kind=kind.value, occurrences=len(matches), passages=len(changed))
     return len(matches)
+
+
+def redact_study(session: Session, actor: User, source: Source, value: str, kind: Kind) -> tuple[int, int]:
+    """The same hand redaction in every source of the study that holds ``value`` (a name
+    the engine missed is usually missed everywhere). Returns (sources changed, occurrences).
+    Each source numbers its own pseudonyms, as at ingest."""
+    from sqlalchemy import func
+
+    words = " ".join(value.split())
+    if len(words) < 2:
+        raise ValidationError("Enter at least two characters to redact.", field="value")
+    # A cheap filter in the database (every word of the value appears), then the exact match.
+    query = select(Source).where(Source.study_id == source.study_id)
+    for word in words.split(" "):
+        query = query.where(func.lower(Source.text).contains(word.lower(), autoescape=True))
+    changed = occurrences = 0
+    for candidate in session.scalars(query.order_by(Source.id)):
+        try:
+            count = redact(session, actor, candidate, words, kind)
+        except ValidationError:
+            continue  # the words are there but not as a whole phrase
+        changed += 1
+        occurrences += count
+    if not changed:
+        raise ValidationError("That text does not appear in this study; copy it exactly as shown.", field="value")
+    return changed, occurrences

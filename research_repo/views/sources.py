@@ -217,9 +217,14 @@ def source_redact(study_id: int, source_id: int):
 
     if form.validate_on_submit():
         refusals_on(form, page)
-        count = redaction.redact(s, current_user(), source, form.value.data, Kind(form.kind.data))
+        if form.everywhere.data:
+            sources, count = redaction.redact_study(s, current_user(), source, form.value.data, Kind(form.kind.data))
+            where = f"in {sources} source{'s' if sources != 1 else ''} of this study"
+        else:
+            count, where = redaction.redact(s, current_user(), source, form.value.data, Kind(form.kind.data)), \
+                "in this source"
         after_commit(get_db().checkpoint)  # the old value leaves the WAL too
-        flash(f"Redacted {count} occurrence{'s' if count != 1 else ''} in this source.", "success")
+        flash(f"Redacted {count} occurrence{'s' if count != 1 else ''} {where}.", "success")
         return redirect(url_for(".source_detail", study_id=study.id, source_id=source.id))
     return page(400)
 
