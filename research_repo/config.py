@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # PBKDF2-HMAC-SHA256 iterations; production refuses fewer than 600,000.
     "PASSWORD_HASH_ITERATIONS": 600_000,
     "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
+    # Form fields held in memory: a previewed document comes back in one (base64, at most
+    # 10 MB of file: ingest.preview.MAX_PREVIEW_BYTES).
+    "MAX_FORM_MEMORY_SIZE": 16 * 1024 * 1024,
     # Run queued jobs in a thread of the serving process (the embedded default).
     "EMBEDDED_WORKER": True,
     # Ingest: records per committed chunk of an import, and the longest passage cut from notes.

@@ -206,6 +206,27 @@ def test_researcher_uploads_a_transcript_and_an_export(live_server, page, tmp_pa
     check_page(page, "an import page")
 
 
+def test_researcher_previews_the_redactions_before_storing(live_server, page, tmp_path):
+    from .ingest_files import PLANTED, TRANSCRIPT
+
+    sign_in(page, live_server, "researcher", "demo-researcher-password")
+    page.get_by_role("link", name="Retirement Services: first year of annuity").click()
+    page.get_by_role("link", name="Upload files").click()
+    transcript = tmp_path / "interview.txt"
+    transcript.write_text(TRANSCRIPT)
+    page.get_by_label("Files").set_input_files(str(transcript))
+    page.get_by_label("Kind of source").select_option("interview")
+    page.get_by_role("button", name="Preview the redactions first").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Preview the redactions")
+    check_page(page, "the redaction preview")
+    page.get_by_label("Also replace, one per line").fill("letter")
+    page.get_by_role("button", name="Store with these decisions").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Interview \d+"))
+    expect(page.get_by_role("status")).to_contain_text("1 value added")
+    body = page.content()
+    assert all(value not in body for value in PLANTED.values())
+
+
 def test_search_page_is_accessible(app, live_server, page):
     from research_repo.search import indexer
 

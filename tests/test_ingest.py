@@ -446,3 +446,48 @@ def test_a_hand_redaction_can_cover_every_source_of_the_study(app, client, db, s
     for path in data_dir.rglob("*"):
         if path.is_file():
             assert b"ookie" not in path.read_bytes(), path.name
+
+
+def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, client, db, study, data_dir):
+    """Preview: the proposed replacements are shown (least sure first) and nothing is stored
+    anywhere. Store: a rejected proposal keeps its words, an added value is replaced, a term
+    marked "never redact" joins the study's list; a changed file is refused."""
+    import re
+
+    from research_repo.models import StudyTerm
+
+    note = ("Moderator: Tell me about the letter.\nP1: Maria Alvarez at 202-555-0143 said Grace period rules "
+            "changed. My neighbor cookie helped.\n")
+    page = client.get(f"/studies/{study.id}/upload")
+    shown = client.post(f"/studies/{study.id}/upload", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "kind": "interview", "action": "preview",
+        "files": [(io.BytesIO(note.encode()), "call.txt")]}, content_type="multipart/form-data")
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and "Nothing is stored yet" in html
+    assert "Maria Alvarez</mark>" in html and "202-555-0143</mark>" in html and "Grace</mark>" in html
+    assert shown.headers["Cache-Control"].startswith("no-store")
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 0
+        assert s.scalar(select(func.count()).select_from(IndexOutbox)) == 0
+    db.dispose()
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert b"Alvarez" not in path.read_bytes(), path.name
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    keys = re.findall(r'name="redact" value="([^"]+)"', html)
+    grace = re.search(r'name="never" value="([^"]+)">\s*<label[^>]*>Never redact<span class="usa-sr-only"> “Grace”', html)
+    grace_key = grace.group(1)
+    data = {**fields, "redact": [k for k in keys if k != grace_key], "never": [grace_key], "also": "cookie",
+            "also_kind": "PERSON"}
+    tampered = client.post(f"/studies/{study.id}/upload/reviewed", data={**data, "data": fields["data"][:-8] + "AAAAAAA="})
+    assert "not the one that was previewed" in client.get(tampered.headers["Location"]).get_data(as_text=True)
+    stored = client.post(f"/studies/{study.id}/upload/reviewed", data=data)
+    assert stored.status_code == 302, stored.get_data(as_text=True)
+    assert "1 proposed replacement left out, 1 value added" in client.get(stored.headers["Location"]).get_data(
+        as_text=True)
+    with db.read_session() as s:
+        text = s.scalars(select(Source)).one().text
+        kept = [t.value for t in s.scalars(select(StudyTerm).where(StudyTerm.kind == "keep"))]
+    assert "Grace period rules" in text and "cookie" not in text
+    assert "Maria" not in text and "0143" not in text
+    assert kept == ["Grace"]

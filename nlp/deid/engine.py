@@ -359,7 +359,7 @@ class Deidentifier(BaseEstimator):
             self.fit()
 
     def find(self, text: str, names: Iterable[str] = (), *, roster: Roster | None = None,
-             keep: Iterable[str] = ()) -> list[Span]:
+             keep: Iterable[str] = (), drop: Iterable[tuple[int, int]] = (), add: Iterable[Span] = ()) -> list[Span]:
         """Identifier spans in ``text``, non-overlapping and sorted.
 
         ``names`` are persons known to appear in this text (a transcript's speaker labels, a
@@ -403,6 +403,10 @@ class Deidentifier(BaseEstimator):
         if self.tagger_ is not None:
             spans = resolve_overlaps(spans + self._initials_and_suffixes(text, spans))
             spans = _join_hyphenated(text, spans)
+        # A person's decisions on a preview: spans they rejected, and what they added.
+        dropped = set(drop)
+        if dropped or add:
+            spans = resolve_overlaps([s for s in spans if (s.start, s.end) not in dropped] + list(add))
         return spans
 
     @staticmethod
@@ -513,15 +517,17 @@ class Deidentifier(BaseEstimator):
         return found
 
     def deidentify(self, text: str, pseudonyms: Pseudonyms | None = None, names: Iterable[str] = (), *,
-                   roster: Roster | None = None, keep: Iterable[str] = ()) -> Result:
+                   roster: Roster | None = None, keep: Iterable[str] = (), drop: Iterable[tuple[int, int]] = (),
+                   add: Iterable[Span] = ()) -> Result:
         """``text`` with every identifier replaced. ``names``: persons known to be in it (clear,
         in memory only); ``roster``: a study's participants (keyed hashes); ``keep``: a
-        study's terms never to redact."""
+        study's terms never to redact; ``drop`` and ``add``: a reviewer's decisions (spans
+        found that are not identifiers, by offsets; spans to replace as well)."""
         pseudonyms = pseudonyms or Pseudonyms()
         names = list(names)
         for name in names:  # so "Will" and "Okafor" both become the number of "Will Okafor"
             pseudonyms.label(Kind.PERSON, name)
-        spans = self.find(text, names, roster=roster, keep=keep)
+        spans = self.find(text, names, roster=roster, keep=keep, drop=drop, add=add)
         labels = [pseudonyms.label(span.kind, text[span.start:span.end]) for span in spans]
         new_text, edits = replace(text, [(s.start, s.end, label) for s, label in zip(spans, labels, strict=True)])
         return Result(new_text, [Replacement(s.kind, *edit, label)

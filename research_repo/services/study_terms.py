@@ -89,3 +89,14 @@ def set_keep_terms(session: Session, actor: User, study: Study, text: str) -> in
     audit.record(session, actor, "study.keep_terms", study_id=study.id, object_type="study", object_id=study.id,
                  terms=len(lines))
     return len(lines)
+
+
+def add_keep_terms(session: Session, actor: User, study: Study, values: list[str]) -> int:
+    """Add terms to the never-redact list (from a preview's "never redact in this study")."""
+    have = set(keep_terms(session, study.id))
+    new = [v for v in dict.fromkeys(" ".join(v.split()) for v in values) if v and v not in have and len(v) <= 120]
+    session.add_all([StudyTerm(study_id=study.id, kind=KEEP, value=v, created_by_id=actor.id) for v in new])
+    if new:
+        audit.record(session, actor, "study.keep_terms_add", study_id=study.id, object_type="study",
+                     object_id=study.id, terms=len(new))
+    return len(new)

@@ -15,8 +15,8 @@ from .. import access, jobs
 from ..extensions import after_commit, db_session, get_db
 from ..forms import EmptyForm, RedactForm, UploadForm, refusals_on, refusals_to
 from ..models import Highlight, ImportRejection, ImportRun, Passage, Source, SourceKind
-from ..services import ingest, redaction, speakers
-from ..services.errors import DomainError, NotFound
+from ..services import ingest, redaction, speakers, study_terms
+from ..services.errors import DomainError, NotFound, ValidationError
 from ..web_auth import current_user, login_required
 
 bp = Blueprint("sources", __name__)
@@ -55,6 +55,8 @@ def upload(study_id: int):
     form = UploadForm()
     results: list[dict] = []
     status = 200
+    if form.validate_on_submit() and request.form.get("action") == "preview":
+        return _preview(s, study, form)
     if form.validate_on_submit():
         files = [f for f in request.files.getlist("files") if f.filename]
         if not files:
@@ -113,6 +115,65 @@ def upload(study_id: int):
     elif form.is_submitted():
         status = 400
     return render_template("sources/upload.html", study=study, form=form, results=results), status
+
+
+def _preview(s, study, form):
+    """What de-identification would replace in one document, nothing stored (ingest.preview)."""
+    files = [f for f in request.files.getlist("files") if f.filename]
+    if len(files) != 1:
+        form.form_errors.append("Preview one document at a time.")
+        return render_template("sources/upload.html", study=study, form=form, results=[]), 400
+    refusals_on(form, lambda status: (render_template("sources/upload.html", study=study, form=form, results=[]),
+                                      status))
+    upload = ingest.Upload(ingest.display_name(files[0].filename), files[0].read())
+    kind = SourceKind(form.kind.data) if form.kind.data else None
+    shown = ingest.preview.propose(s, _settings(), study, upload, kind, form.encoding.data or None)
+    return render_template("sources/preview.html", study=study, form=form, preview=shown, empty=EmptyForm(),
+                           kinds=[k.value for k in Kind])
+
+
+@bp.route("/studies/<int:study_id>/upload/reviewed", methods=["POST"])
+@login_required
+def upload_reviewed(study_id: int):
+    """Store a previewed document with the reviewer's decisions applied."""
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        flash("The form expired; upload and preview the file again.", "error")
+        return redirect(url_for(".upload", study_id=study.id))
+    refusals_to(url_for(".upload", study_id=study.id))
+    settings = _settings()
+    try:
+        kind = SourceKind(request.form.get("source_kind", ""))
+    except ValueError:
+        raise ValidationError("Upload and preview the file again.") from None
+    data = ingest.preview.returned_file(settings, study, kind, request.form.get("data", ""),
+                                        request.form.get("token", ""))
+    name = ingest.display_name(request.form.get("name"))
+    again = ingest.preview.propose(s, settings, study, ingest.Upload(name, data), kind, form.encoding.data or None)
+    by_key = {p.key: p for p in again.proposed}
+    never = [by_key[k].value for k in request.form.getlist("never") if k in by_key]
+    if never:
+        study_terms.add_keep_terms(s, current_user(), study, never)
+    add_kind = request.form.get("also_kind", "PERSON")
+    if add_kind not in {k.value for k in Kind}:
+        add_kind = "PERSON"
+    also = tuple(" ".join(line.split()) for line in request.form.get("also", "").splitlines() if line.strip())
+    review = ingest.Review(drop=ingest.preview.rejected(again.proposed, request.form.getlist("redact")), add=also,
+                           add_kind=add_kind)
+    outcome = ingest.ingest_document(
+        s, settings, study, current_user(), ingest.Upload(name, data), kind, title=form.title.data,
+        collected_on=form.collected_on.data, channel=form.channel.data, segment_name=form.segment.data,
+        journey_stage=form.journey_stage.data, encoding=form.encoding.data or None, review=review)
+    if outcome.created:
+        kept = len(review.drop)
+        flash(f"Stored as {outcome.source.title}: {outcome.passages} passages; {kept} proposed "
+              f"replacement{'s' if kept != 1 else ''} left out, {len(also)} value{'s' if len(also) != 1 else ''} "
+              "added.", "success")
+    else:
+        flash(f"Already in this study as {outcome.source.title}; nothing changed.", "success")
+    return redirect(url_for(".source_detail", study_id=study.id, source_id=outcome.source.id))
 
 
 @bp.route("/studies/<int:study_id>/imports/<int:import_id>")

@@ -2,7 +2,7 @@
 file again returns the stored source. Deleting a source takes its passages out of the index."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import func, select
@@ -28,6 +28,16 @@ def _clean_title(title: str | None) -> str | None:
     return deidentifier().deidentify(" ".join(title.split())[:300]).text
 
 
+@dataclass(frozen=True)
+class Review:
+    """A reviewer's decisions on a preview (``ingest.preview``): proposed spans that are not
+    identifiers (offsets into the segmented text) and values to redact as well."""
+
+    drop: frozenset[tuple[int, int]] = frozenset()
+    add: tuple[str, ...] = ()
+    add_kind: str = "PERSON"
+
+
 @dataclass
 class DocumentOutcome:
     source: Source
@@ -49,6 +59,7 @@ def ingest_document(
     segment_name: str | None = None,
     journey_stage: str | None = None,
     encoding: str | None = None,
+    review: Review | None = None,
 ) -> DocumentOutcome:
     """Store one document, de-identified. The same file again returns the stored source."""
     kind = kind_for(upload.name, kind)
@@ -62,7 +73,10 @@ def ingest_document(
     seg = segment(doc.text, doc.turns, kind, settings.max_passage_chars)
     if not seg.spans:
         raise UnreadableFile(upload.name, "has no text to store.")
-    result, spans = deidentified_passages(seg, terms=study_terms(session, study.id, settings))
+    terms = study_terms(session, study.id, settings)
+    if review is not None:
+        terms = replace(terms, drop=frozenset(review.drop), add=tuple(review.add), add_kind=review.add_kind)
+    result, spans = deidentified_passages(seg, terms=terms)
     number = session.scalar(select(func.count()).select_from(Source).where(
         Source.study_id == study.id, Source.kind == kind)) + 1
     source = Source(

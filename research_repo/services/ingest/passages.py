@@ -3,6 +3,7 @@
 their index rows and placement job."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,15 +58,32 @@ def segment(doc_text: str, turns: list[Piece] | None, kind: SourceKind, max_char
 
 @dataclass(frozen=True)
 class StudyTerms:
-    """A study's roster (keyed hashes) and never-redact terms, applied to what it ingests."""
+    """A study's roster (keyed hashes) and never-redact terms, applied to what it ingests;
+    and, for a document reviewed in a preview, the reviewer's decisions: the proposed spans
+    they rejected (offsets into the segmented text) and the values they added."""
 
     roster: Roster | None = None
     keep: tuple[str, ...] = ()
+    drop: frozenset[tuple[int, int]] = frozenset()
+    add: tuple[str, ...] = ()
+    add_kind: str = "PERSON"
+
+    def added_spans(self, text: str) -> list:
+        from nlp.deid.spans import Kind, Span
+
+        found = []
+        for value in self.add:
+            words = [re.escape(w) for w in value.split()]
+            if words:
+                for m in re.finditer(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", text, re.IGNORECASE):
+                    found.append(Span(m.start(), m.end(), Kind(self.add_kind), "reviewer", 1.0))
+        return found
 
 
 def deidentified_passages(seg: Segmented, names: Iterable[str] = (), terms: StudyTerms = StudyTerms(),
                           ) -> tuple[Result, list[tuple[int, int, str | None]]]:
-    result = deidentifier().deidentify(seg.text, names=[*seg.names, *names], roster=terms.roster, keep=terms.keep)
+    result = deidentifier().deidentify(seg.text, names=[*seg.names, *names], roster=terms.roster, keep=terms.keep,
+                                       drop=terms.drop, add=terms.added_spans(seg.text))
     edits = [(r.start, r.end, r.new_start, r.new_end) for r in result.replacements]
     spans = []
     last = 0

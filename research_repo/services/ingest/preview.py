@@ -1,0 +1,97 @@
+"""A preview of what de-identification will replace in a document, before anything is stored.
+
+The server keeps nothing between the preview and the decision: the page it answers carries
+the file back to the browser (base64 in a hidden field, with a keyed token over its digest)
+and the proposed replacements; the browser sends the file again with the reviewer's
+decisions, and the same deterministic pipeline runs once more with them applied (spans
+rejected by their offsets, values added, terms marked never to redact in the study). The
+page is sent with ``Cache-Control: no-store`` like every page.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from ...ingest.documents import read_document
+from ...ingest.errors import UnreadableFile
+from ...models import SourceKind, Study
+from ..errors import ValidationError
+from ..inputs import deidentifier
+from .passages import segment, study_terms
+from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
+
+MAX_PREVIEW_BYTES = 10 * 1024 * 1024
+CONTEXT = 40
+
+
+@dataclass(frozen=True)
+class Proposed:
+    start: int
+    end: int
+    kind: str
+    score: float
+    before: str
+    value: str
+    after: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class Preview:
+    name: str
+    kind: SourceKind
+    data: str  # the file, base64
+    token: str
+    proposed: list[Proposed]  # least sure first
+
+
+def token(settings: IngestSettings, study_id: int, kind: SourceKind, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    return hmac.new(settings.hash_key, f"preview v1|{study_id}|{kind.value}|{digest}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def propose(session: Session, settings: IngestSettings, study: Study, upload: Upload, kind: SourceKind | None,
+            encoding: str | None = None) -> Preview:
+    kind = kind_for(upload.name, kind)
+    if kind in RECORD_KINDS:
+        raise ValidationError("A preview is for one document (notes, a transcript); exports are imported directly.")
+    if len(upload.data) > MAX_PREVIEW_BYTES:
+        raise ValidationError(f"Preview a document of at most {MAX_PREVIEW_BYTES // 2**20} MB, or upload it directly.")
+    doc = read_document(upload.name, upload.data, encoding=encoding)
+    seg = segment(doc.text, doc.turns, kind, settings.max_passage_chars)
+    if not seg.spans:
+        raise UnreadableFile(upload.name, "has no text to store.")
+    terms = study_terms(session, study.id, settings)
+    found = deidentifier().find(seg.text, seg.names, roster=terms.roster, keep=terms.keep)
+    text = seg.text
+    proposed = [Proposed(s.start, s.end, s.kind.value, round(s.score, 2), text[max(0, s.start - CONTEXT):s.start],
+                         text[s.start:s.end], text[s.end:s.end + CONTEXT]) for s in found]
+    proposed.sort(key=lambda p: (p.score, p.start))
+    return Preview(upload.name, kind, base64.b64encode(upload.data).decode("ascii"),
+                   token(settings, study.id, kind, upload.data), proposed)
+
+
+def returned_file(settings: IngestSettings, study: Study, kind: SourceKind, data_b64: str, given_token: str) -> bytes:
+    """The file the preview carried, checked against its token."""
+    try:
+        data = base64.b64decode(data_b64.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        data = None
+    if data is None or not hmac.compare_digest(token(settings, study.id, kind, data), given_token or ""):
+        raise ValidationError("The file is not the one that was previewed; upload and preview it again.")
+    return data
+
+
+def rejected(proposed: list[Proposed], kept_keys: list[str]) -> frozenset[tuple[int, int]]:
+    """The proposed spans the reviewer did not keep ticked, as offsets."""
+    kept = set(kept_keys)
+    return frozenset((p.start, p.end) for p in proposed if p.key not in kept)
