@@ -301,6 +301,7 @@ def test_cx_text_is_not_damaged(engine, text, expected):
     ("EMPLID 1234567", "EMPLID [ID_1]"),
     ("retirement claim number is 7654321", "retirement claim number is [ID_1]"),
     ("Thanks @jdoe_1950 and @MariaA for the tip.", "Thanks [PERSON_1] and [PERSON_2] for the tip."),
+    ("The cell said @SUM(A1) again.", "The cell said @SUM(A1) again."),
     ("My name is M-A-R-I-A, and I called twice.", "My name is [PERSON_1], and I called twice."),
     ("Mary-Kate Olsen-Smith called back.", "[PERSON_1] called back."),
     # Not identifiers: counts, versions, amounts.

@@ -201,10 +201,11 @@ class SpelledNumberDetector(PatternDetector):
 
 
 class HandleDetector(PatternDetector):
-    """Social-media handles: "@jdoe_1950", "@MariaA" (not an email's "@", not "@ 5pm")."""
+    """Social-media handles: "@jdoe_1950", "@MariaA" (not an email's "@", not "@ 5pm", not a
+    spreadsheet function such as "@SUM(A1)")."""
 
     name, kind, score = "handle", Kind.PERSON, 0.9
-    pattern = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?(?![\w@])")
+    pattern = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?(?![\w@(])")
 
 
 class SpelledNameDetector(PatternDetector):
