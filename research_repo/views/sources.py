@@ -262,12 +262,17 @@ def _source(s, study_id: int, source_id: int) -> Source:
     return source
 
 
+def _editable(study_id: int, source_id: int):
+    """The request's session, the study (for a role that may change its sources) and the source."""
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    return s, study, _source(s, study.id, source_id)
+
+
 @bp.route("/studies/<int:study_id>/sources/<int:source_id>/redact", methods=["POST"])
 @login_required
 def source_redact(study_id: int, source_id: int):
-    s = db_session()
-    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
-    source = _source(s, study.id, source_id)
+    s, study, source = _editable(study_id, source_id)
     form = _redact_form()
 
     def page(_status):
@@ -290,14 +295,11 @@ def source_redact(study_id: int, source_id: int):
     return page(400)
 
 
-
 @bp.route("/studies/<int:study_id>/sources/<int:source_id>/speakers", methods=["POST"])
 @login_required
 def source_speakers(study_id: int, source_id: int):
     """Correct a speaker's role: the moderator's turns are not customer voice."""
-    s = db_session()
-    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
-    source = _source(s, study.id, source_id)
+    s, study, source = _editable(study_id, source_id)
     back = url_for(".source_detail", study_id=study.id, source_id=source.id) + "#speakers"
     if not EmptyForm().validate_on_submit():
         flash("The form expired; try again.", "error")
@@ -313,9 +315,7 @@ def source_speakers(study_id: int, source_id: int):
 @bp.route("/studies/<int:study_id>/sources/<int:source_id>/delete", methods=["GET", "POST"])
 @login_required
 def source_delete(study_id: int, source_id: int):
-    s = db_session()
-    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
-    source = _source(s, study.id, source_id)
+    s, study, source = _editable(study_id, source_id)
     form = EmptyForm()
     if form.validate_on_submit():
         title = source.title
