@@ -328,3 +328,13 @@ def test_cx_sets_keep_evidence_and_leave_no_identifier():
         assert figures["glued_markers"] == 0
     assert dev["structured_recall_char"] >= 0.97 and held["structured_recall_char"] >= 0.99, held["residues"]
     assert held["recall_char"] >= 0.99 and held["documents_leaking"] <= 0.02, held["residues"]
+
+
+def test_a_lone_surname_shared_by_two_people_gets_a_pseudonym_of_its_own(engine):
+    """A father and daughter once got one pseudonym: a lone "Alvarez" after two full names
+    with that surname cannot be told apart, so it is not given the first one's number; after
+    one full name it still is the same person."""
+    two = engine.deidentify("Maria Alvarez called. Her father José Alvarez called too. Mr. Alvarez was upset.").text
+    assert two == "[PERSON_1] called. Her father [PERSON_2] called too. [PERSON_3] was upset."
+    one = engine.deidentify("Maria Alvarez called on Monday. Alvarez said the letter was late.").text
+    assert one == "[PERSON_1] called on Monday. [PERSON_1] said the letter was late."

@@ -137,12 +137,15 @@ class Pseudonyms:
     def label(self, kind: Kind, value: str) -> str:
         table = self._by_kind.setdefault(kind, {})
         key = _norm(value) if kind is Kind.PERSON else re.sub(r"\W", "", value.casefold())
-        if key not in table and kind is Kind.PERSON:
-            for known, number in table.items():
-                parts = known.split()
-                if key and (set(key.split()) <= set(parts) or set(parts) <= set(key.split())):
-                    table[key] = number
-                    break
+        if key not in table and kind is Kind.PERSON and key:
+            words = set(key.split())
+            matches = {number for known, number in table.items()
+                       if words <= set(known.split()) or set(known.split()) <= words}
+            # One earlier person it fits: the same one. Two ("Maria Alvarez" and "José
+            # Alvarez", then "Mr. Alvarez"): nobody can tell which, so a number of its own
+            # rather than the first one's.
+            if len(matches) == 1:
+                table[key] = matches.pop()
         if key not in table:
             table[key] = len(set(table.values())) + 1
         return f"[{kind.value}_{table[key]}]"
