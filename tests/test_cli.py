@@ -109,6 +109,10 @@ def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monke
     with get_db(app).read_session() as s:
         assert s.query(Source).count() == 6 and s.query(Passage).count() == 22
         assert s.query(Theme).filter(Theme.run_id == 1).count() >= 2
+        from research_repo.models import Insight
+
+        # The demo's own insight once read "[PERSON_1] on interim pay...".
+        assert s.query(Insight).one().statement.startswith("Annuitants on interim pay are not told why")
     # The demo's synthesis exports from the command line; the project validates.
     for fmt in ("qdpx", "highlights.csv", "brief.docx"):
         out = tmp_path / f"demo-{fmt}"
