@@ -491,3 +491,31 @@ def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, c
     assert "Grace period rules" in text and "cookie" not in text
     assert "Maria" not in text and "0143" not in text
     assert kept == ["Grace"]
+
+
+def test_an_export_preview_shows_column_roles_and_first_rows_and_stores_nothing(app, client, db, study, data_dir):
+    import re
+
+    rows = ["ticket_id,requester_name,requester_email,channel,description"]
+    for i in range(8):
+        rows.append(f'{i},Maria Alvarez,maria.alvarez@example.com,phone,"Maria Alvarez says the interim payment '
+                    f'is late, ticket {i}."')
+    body = ("\n".join(rows) + "\n").encode()
+    page = client.get(f"/studies/{study.id}/upload")
+    shown = client.post(f"/studies/{study.id}/upload", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "kind": "ticket", "action": "preview",
+        "files": [(io.BytesIO(body), "tickets.csv")]}, content_type="multipart/form-data")
+    html = " ".join(shown.get_data(as_text=True).split())
+    assert shown.status_code == 200 and "8 records" in html
+    assert "text (de-identified)" in html and "never stored" in html and "record id" in html
+    assert html.count("the interim payment is late") == 5  # the first five, de-identified
+    visible = re.sub(r'<input type="hidden"[^>]*>', "", html)
+    assert "maria.alvarez@example.com" not in visible and "Maria Alvarez says" not in visible
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 0
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', shown.get_data(as_text=True)))
+    done = client.post(f"/studies/{study.id}/upload/reviewed-export", data=fields)
+    assert done.status_code == 302 and "/imports/" in done.headers["Location"]
+    jobs.wait_background(app, timeout=60)
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 8

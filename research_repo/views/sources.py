@@ -126,7 +126,13 @@ def _preview(s, study, form):
     refusals_on(form, lambda status: (render_template("sources/upload.html", study=study, form=form, results=[]),
                                       status))
     upload = ingest.Upload(ingest.display_name(files[0].filename), files[0].read())
-    kind = SourceKind(form.kind.data) if form.kind.data else None
+    kind = ingest.kind_for(upload.name, SourceKind(form.kind.data) if form.kind.data else None)
+    if kind in ingest.RECORD_KINDS:
+        text_columns = [c.strip() for c in (form.text_columns.data or "").split(",") if c.strip()] or None
+        shown = ingest.preview.propose_export(s, _settings(), study, upload, kind, form.encoding.data or None,
+                                              text_columns)
+        return render_template("sources/preview_export.html", study=study, form=form, preview=shown,
+                               empty=EmptyForm())
     shown = ingest.preview.propose(s, _settings(), study, upload, kind, form.encoding.data or None)
     return render_template("sources/preview.html", study=study, form=form, preview=shown, empty=EmptyForm(),
                            kinds=[k.value for k in Kind])
@@ -174,6 +180,38 @@ def upload_reviewed(study_id: int):
     else:
         flash(f"Already in this study as {outcome.source.title}; nothing changed.", "success")
     return redirect(url_for(".source_detail", study_id=study.id, source_id=outcome.source.id))
+
+
+@bp.route("/studies/<int:study_id>/upload/reviewed-export", methods=["POST"])
+@login_required
+def upload_reviewed_export(study_id: int):
+    """Import a previewed export with the mapping the preview showed."""
+    s = db_session()
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        flash("The form expired; upload and preview the file again.", "error")
+        return redirect(url_for(".upload", study_id=study.id))
+    refusals_to(url_for(".upload", study_id=study.id))
+    settings = _settings()
+    try:
+        kind = SourceKind(request.form.get("source_kind", ""))
+    except ValueError:
+        raise ValidationError("Upload and preview the file again.") from None
+    data = ingest.preview.returned_file(settings, study, kind, request.form.get("data", ""),
+                                        request.form.get("token", ""))
+    name = ingest.display_name(request.form.get("name"))
+    text_columns = [c.strip() for c in (form.text_columns.data or "").split(",") if c.strip()] or None
+    plan = ingest.start_import(s, settings, study, current_user(), ingest.Upload(name, data), kind,
+                               encoding=form.encoding.data or None, text_columns=text_columns)
+    if not plan.already_done:
+        app, actor_id = current_app._get_current_object(), current_user().id
+        after_commit(lambda: jobs.run_in_background(app, lambda: ingest.run_import(get_db(app), settings, plan,
+                                                                                   actor_id)))
+        flash(f"Importing {plan.run.records_total} records.", "success")
+    else:
+        flash("Already imported; nothing changed.", "success")
+    return redirect(url_for(".import_detail", study_id=study.id, import_id=plan.run.id))
 
 
 @bp.route("/studies/<int:study_id>/imports/<int:import_id>")

@@ -59,11 +59,71 @@ def token(settings: IngestSettings, study_id: int, kind: SourceKind, data: bytes
                     hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True)
+class ExportPreview:
+    """An export before its import: what each column is taken for, and its first records as
+    they would be stored (de-identified), or the reason each would be rejected."""
+
+    name: str
+    kind: SourceKind
+    data: str
+    token: str
+    records: int
+    columns: list[tuple[str, str]]  # (column label as it may be shown, its role)
+    rows: list  # records.Prepared, or (record number, reason)
+
+
+FIRST_ROWS = 5
+
+
+def propose_export(session: Session, settings: IngestSettings, study: Study, upload: Upload, kind: SourceKind,
+                   encoding: str | None = None, text_columns: list[str] | None = None) -> ExportPreview:
+    from ...ingest.mapping import build_mapping
+    from ...ingest.records import BadRecord, read_table
+    from .records import column_labels, prepare, shared_values
+
+    if len(upload.data) > MAX_PREVIEW_BYTES:
+        raise ValidationError(f"Preview an export of at most {MAX_PREVIEW_BYTES // 2**20} MB, or import it directly.")
+    table = read_table(upload.name, upload.data, encoding=encoding)
+    mapping = build_mapping(upload.name, table.columns, text_columns=text_columns)
+    labels = column_labels(table.columns)
+    meta = {column: role for role, column in mapping.meta.items()}
+    a11 = {column: driver for driver, column in mapping.a11.items()}
+
+    def role(column: str) -> str:
+        if column in mapping.text:
+            return "text (de-identified)"
+        if column in meta:
+            return f"metadata: {meta[column].replace('_', ' ')}"
+        if column in a11:
+            return f"A-11 score: {a11[column]}"
+        if column == mapping.record_id:
+            return "record id (only a keyed hash is kept, to skip duplicates)"
+        if column in mapping.names:
+            return "a person's name: never stored, redacted wherever it appears in the text"
+        if column in mapping.dropped:
+            return "identifies someone: never stored"
+        return "not recognised: not stored"
+
+    terms = study_terms(session, study.id, settings)
+    shared = shared_values(table.records, mapping)
+    rows = []
+    for record in table.records[:FIRST_ROWS]:
+        if isinstance(record, BadRecord):
+            rows.append((record.number, f"{record.where} {record.reason}"))
+            continue
+        outcome = prepare(record, mapping, settings, {}, shared, terms)
+        rows.append((record.number, f"{record.where} {outcome}") if isinstance(outcome, str) else outcome)
+    return ExportPreview(upload.name, kind, base64.b64encode(upload.data).decode("ascii"),
+                         token(settings, study.id, kind, upload.data), len(table),
+                         [(labels[c], role(c)) for c in table.columns], rows)
+
+
 def propose(session: Session, settings: IngestSettings, study: Study, upload: Upload, kind: SourceKind | None,
             encoding: str | None = None) -> Preview:
     kind = kind_for(upload.name, kind)
     if kind in RECORD_KINDS:
-        raise ValidationError("A preview is for one document (notes, a transcript); exports are imported directly.")
+        raise ValidationError("An export is previewed with propose_export.")
     if len(upload.data) > MAX_PREVIEW_BYTES:
         raise ValidationError(f"Preview a document of at most {MAX_PREVIEW_BYTES // 2**20} MB, or upload it directly.")
     doc = read_document(upload.name, upload.data, encoding=encoding)
