@@ -188,11 +188,13 @@ STRONG = 0.5  # tagger probability above which a sentence-initial ordinary word 
 
 
 def _at_sentence_start(text: str, pos: int) -> bool:
-    before = text[:pos].rstrip(OPENERS)
-    return not before or before[-1] in SENTENCE_END or before.endswith(("--", "\u2014"))
+    i = pos
+    while i > 0 and text[i - 1] in OPENERS:  # look back without copying the text before
+        i -= 1
+    return i == 0 or text[i - 1] in SENTENCE_END or text[i - 1] == "\u2014" or text[max(0, i - 2):i] == "--"
 
 
-def _not_a_name(text: str, span: Span) -> bool:
+def _not_a_name(text: str, span: Span, cased: bool, prose: bool) -> bool:
     """One word the tagger called a name that is not: a closed-class word, a lone title
     ("Mr" before a name the tagger also found), or an ordinary English word capitalized only
     because it starts a sentence ("Retirees complained.", "Call back tomorrow.", "Letters
@@ -211,29 +213,29 @@ def _not_a_name(text: str, span: Span) -> bool:
         return True  # ", Virginia 22150": a state in an address, not the first name
     lex = load()
     first, last = lex.first_rank.get(word, 10**6), lex.last_rank.get(word, 10**6)
-    if value.isupper() and 2 <= len(value) <= 5 and first > 2000 and span.score < STRONG and _prose(text):
+    if value.isupper() and 2 <= len(value) <= 5 and first > 2000 and span.score < STRONG and prose:
         return True  # an acronym in ordinary prose ("SSN", "DFAS", "RI"): names are not written so
     if not (value[:1].isupper() and value[1:].islower()) or span.score >= STRONG or first <= 1000:
         return False
-    if not (_at_sentence_start(text, span.start) and _normally_cased(text)):
+    if not (cased and _at_sentence_start(text, span.start)):
         return False
     zipf = lex.zipf_of(word)
     return (zipf >= 4.5 and last > 500) or (zipf >= 4.0 and last > 5000)
 
 
-def _prose(text: str) -> bool:
+def _prose(text: str, cased: bool) -> bool:
     """Text whose writer capitalizes sentences and rarely writes whole words in capitals."""
     words = re.findall(r"[^\W\d_]{2,}", text)
     caps = sum(w.isupper() for w in words)
-    return _normally_cased(text) and bool(words) and caps <= max(2, 0.15 * len(words))
+    return cased and bool(words) and caps <= max(2, 0.15 * len(words))
 
 
-def _trim_lowercase_ends(text: str, span: Span) -> Span:
+def _trim_lowercase_ends(text: str, span: Span, cased: bool) -> Span:
     """In text whose writer capitalizes names, a common lower-case word at either end of a
     name the tagger found is not part of it ("Harold Brooks retired"); a name particle
     ("de", "van") or a rare word ("bieber") stays."""
     value = text[span.start:span.end]
-    if " " not in value or not _normally_cased(text):
+    if " " not in value or not cased:
         return span
     lex = load()
 
@@ -252,7 +254,7 @@ def _trim_lowercase_ends(text: str, span: Span) -> Span:
     return span if (start, end) == (span.start, span.end) else Span(start, end, span.kind, span.detector, span.score)
 
 
-def _trim_ordinary_start(text: str, span: Span) -> Span:
+def _trim_ordinary_start(text: str, span: Span, cased: bool) -> Span:
     """"Reach Tom at ...": a sentence's first word, capitalized by position and an ordinary
     word, is not part of the name the tagger found after it."""
     value = text[span.start:span.end]
@@ -262,7 +264,7 @@ def _trim_ordinary_start(text: str, span: Span) -> Span:
     lex = load()
     word = first.lower()
     if (lex.zipf_of(word) >= 4.5 and lex.first_rank.get(word, 10**6) > 1000 and lex.last_rank.get(word, 10**6) > 500
-            and _normally_cased(text)):
+            and cased):
         start = span.start + len(first) + 1
         return Span(start, span.end, span.kind, span.detector, span.score)
     return span
@@ -375,12 +377,16 @@ class Deidentifier(BaseEstimator):
         if self.tagger_ is not None:
             # How common a word must be to count as ordinary: any English word in capitalized
             # text; in a query or label, only common ones (not "zoltan": zipf 2.4).
-            common = 0.0 if _normally_cased(text) else 3.0 if _short(text) else None
-            found = [_trim_ordinary_start(text, _trim_lowercase_ends(text, s)) for s in self.tagger_.find(text)]
+            # What the whole text says about its writer's casing, worked out once, not per span.
+            cased = _normally_cased(text)
+            prose = _prose(text, cased)
+            common = 0.0 if cased else 3.0 if _short(text) else None
+            found = [_trim_ordinary_start(text, _trim_lowercase_ends(text, s, cased), cased)
+                     for s in self.tagger_.find(text)]
             for s in _by_line(text, found):
                 value = text[s.start:s.end]
                 if not (self._region(value) or (common is not None and _plain_words(value, common))
-                        or _not_a_name(text, s)):
+                        or _not_a_name(text, s, cased, prose)):
                     spans.append(s)
             spans.extend(self._speaker_labels(text))
             for known in (self.roster, roster):
