@@ -473,12 +473,16 @@ def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, c
     for path in data_dir.rglob("*"):
         if path.is_file():
             assert b"Alvarez" not in path.read_bytes(), path.name
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    # What the browser sends back: the hidden fields, every proposal offered, the ticked ones.
+    fields = {k: v for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
+              if k != "offered"}
+    offered = re.findall(r'<input type="hidden" name="offered" value="([^"]+)"', html)
     keys = re.findall(r'name="redact" value="([^"]+)"', html)
-    grace = re.search(r'name="never" value="([^"]+)">\s*<label[^>]*>Never redact<span class="usa-sr-only"> “Grace”', html)
+    grace = re.search(r'name="redact" value="([^"]+)" checked>\s*<label[^>]*>Replace<span class="usa-sr-only"> “Grace”',
+                      html)
     grace_key = grace.group(1)
-    data = {**fields, "redact": [k for k in keys if k != grace_key], "never": [grace_key], "also": "cookie",
-            "also_kind": "PERSON"}
+    data = {**fields, "offered": offered, "redact": [k for k in keys if k != grace_key], "never": ["Grace"],
+            "also": "cookie", "also_kind": "PERSON"}
     tampered = client.post(f"/studies/{study.id}/upload/reviewed", data={**data, "data": fields["data"][:-8] + "AAAAAAA="})
     assert "not the one that was previewed" in client.get(tampered.headers["Location"]).get_data(as_text=True)
     stored = client.post(f"/studies/{study.id}/upload/reviewed", data=data)

@@ -62,7 +62,7 @@ def upload(study_id: int):
         if not files:
             form.form_errors.append("Choose at least one file to upload.")
         kind = SourceKind(form.kind.data) if form.kind.data else None
-        text_columns = [c.strip() for c in (form.text_columns.data or "").split(",") if c.strip()] or None
+        text_columns = _text_columns(form)
         settings = _settings()
         app = current_app._get_current_object()
         for f in files:
@@ -128,9 +128,8 @@ def _preview(s, study, form):
     upload = ingest.Upload(ingest.display_name(files[0].filename), files[0].read())
     kind = ingest.kind_for(upload.name, SourceKind(form.kind.data) if form.kind.data else None)
     if kind in ingest.RECORD_KINDS:
-        text_columns = [c.strip() for c in (form.text_columns.data or "").split(",") if c.strip()] or None
         shown = ingest.preview.propose_export(s, _settings(), study, upload, kind, form.encoding.data or None,
-                                              text_columns)
+                                              _text_columns(form))
         return render_template("sources/preview_export.html", study=study, form=form, preview=shown,
                                empty=EmptyForm())
     shown = ingest.preview.propose(s, _settings(), study, upload, kind, form.encoding.data or None)
@@ -138,38 +137,53 @@ def _preview(s, study, form):
                            kinds=[k.value for k in Kind])
 
 
-@bp.route("/studies/<int:study_id>/upload/reviewed", methods=["POST"])
-@login_required
-def upload_reviewed(study_id: int):
-    """Store a previewed document with the reviewer's decisions applied."""
+def _text_columns(form: UploadForm) -> list[str] | None:
+    return [c.strip() for c in (form.text_columns.data or "").split(",") if c.strip()] or None
+
+
+def _previewed(study_id: int):
+    """The study, the form and the file a preview page carried back (checked against its
+    token), for the two "store what I previewed" routes; None when the form expired."""
     s = db_session()
     study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
     form = UploadForm()
     if not form.validate_on_submit():
-        flash("The form expired; upload and preview the file again.", "error")
-        return redirect(url_for(".upload", study_id=study.id))
+        return s, study, None, None
     refusals_to(url_for(".upload", study_id=study.id))
-    settings = _settings()
     try:
         kind = SourceKind(request.form.get("source_kind", ""))
     except ValueError:
         raise ValidationError("Upload and preview the file again.") from None
-    data = ingest.preview.returned_file(settings, study, kind, request.form.get("data", ""),
+    data = ingest.preview.returned_file(_settings(), study, kind, request.form.get("data", ""),
                                         request.form.get("token", ""))
-    name = ingest.display_name(request.form.get("name"))
-    again = ingest.preview.propose(s, settings, study, ingest.Upload(name, data), kind, form.encoding.data or None)
-    by_key = {p.key: p for p in again.proposed}
-    never = [by_key[k].value for k in request.form.getlist("never") if k in by_key]
+    return s, study, form, (kind, ingest.Upload(ingest.display_name(request.form.get("name")), data))
+
+
+def _preview_expired(study):
+    flash("The form expired; upload and preview the file again.", "error")
+    return redirect(url_for(".upload", study_id=study.id))
+
+
+@bp.route("/studies/<int:study_id>/upload/reviewed", methods=["POST"])
+@login_required
+def upload_reviewed(study_id: int):
+    """Store a previewed document with the reviewer's decisions applied."""
+    s, study, form, returned = _previewed(study_id)
+    if form is None:
+        return _preview_expired(study)
+    kind, upload = returned
+    settings = _settings()
+    never = request.form.getlist("never")
     if never:
         study_terms.add_keep_terms(s, current_user(), study, never)
     add_kind = request.form.get("also_kind", "PERSON")
     if add_kind not in {k.value for k in Kind}:
         add_kind = "PERSON"
     also = tuple(" ".join(line.split()) for line in request.form.get("also", "").splitlines() if line.strip())
-    review = ingest.Review(drop=ingest.preview.rejected(again.proposed, request.form.getlist("redact")), add=also,
-                           add_kind=add_kind)
+    review = ingest.Review(drop=ingest.preview.rejected(request.form.getlist("offered"), request.form.getlist("redact")),
+                           add=also, add_kind=add_kind)
     outcome = ingest.ingest_document(
-        s, settings, study, current_user(), ingest.Upload(name, data), kind, title=form.title.data,
+        s, settings, study, current_user(), upload, kind, title=form.title.data,
         collected_on=form.collected_on.data, channel=form.channel.data, segment_name=form.segment.data,
         journey_stage=form.journey_stage.data, encoding=form.encoding.data or None, review=review)
     if outcome.created:
@@ -186,24 +200,13 @@ def upload_reviewed(study_id: int):
 @login_required
 def upload_reviewed_export(study_id: int):
     """Import a previewed export with the mapping the preview showed."""
-    s = db_session()
-    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
-    form = UploadForm()
-    if not form.validate_on_submit():
-        flash("The form expired; upload and preview the file again.", "error")
-        return redirect(url_for(".upload", study_id=study.id))
-    refusals_to(url_for(".upload", study_id=study.id))
+    s, study, form, returned = _previewed(study_id)
+    if form is None:
+        return _preview_expired(study)
+    kind, upload = returned
     settings = _settings()
-    try:
-        kind = SourceKind(request.form.get("source_kind", ""))
-    except ValueError:
-        raise ValidationError("Upload and preview the file again.") from None
-    data = ingest.preview.returned_file(settings, study, kind, request.form.get("data", ""),
-                                        request.form.get("token", ""))
-    name = ingest.display_name(request.form.get("name"))
-    text_columns = [c.strip() for c in (form.text_columns.data or "").split(",") if c.strip()] or None
-    plan = ingest.start_import(s, settings, study, current_user(), ingest.Upload(name, data), kind,
-                               encoding=form.encoding.data or None, text_columns=text_columns)
+    plan = ingest.start_import(s, settings, study, current_user(), upload, kind,
+                               encoding=form.encoding.data or None, text_columns=_text_columns(form))
     if not plan.already_done:
         app, actor_id = current_app._get_current_object(), current_user().id
         after_commit(lambda: jobs.run_in_background(app, lambda: ingest.run_import(get_db(app), settings, plan,

@@ -151,7 +151,14 @@ def returned_file(settings: IngestSettings, study: Study, kind: SourceKind, data
     return data
 
 
-def rejected(proposed: list[Proposed], kept_keys: list[str]) -> frozenset[tuple[int, int]]:
-    """The proposed spans the reviewer did not keep ticked, as offsets."""
+def rejected(offered_keys: list[str], kept_keys: list[str]) -> frozenset[tuple[int, int]]:
+    """The proposed spans the reviewer did not keep ticked, as offsets. The preview page sends
+    back every key it offered, so the engine need not run a second time to list them; a key
+    that names no span the engine finds again matches nothing."""
     kept = set(kept_keys)
-    return frozenset((p.start, p.end) for p in proposed if p.key not in kept)
+    out = set()
+    for key in offered_keys:
+        start, sep, end = key.partition("-")
+        if key not in kept and sep and start.isdigit() and end.isdigit():
+            out.add((int(start), int(end)))
+    return frozenset(out)
