@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from nlp.deid import Roster
@@ -45,8 +45,8 @@ def keep_terms(session: Session, study_id: int) -> list[str]:
 
 
 def roster_size(session: Session, study_id: int) -> int:
-    return len(list(session.scalars(select(StudyTerm.id).where(StudyTerm.study_id == study_id,
-                                                               StudyTerm.kind == ROSTER))))
+    return session.scalar(select(func.count()).select_from(StudyTerm).where(StudyTerm.study_id == study_id,
+                                                                            StudyTerm.kind == ROSTER))
 
 
 def _lines(text: str, what: str) -> list[str]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from ..inputs import deidentifier, display_name, label_spans
 from . import preview
-from .documents import DocumentOutcome, Review, delete_source, ingest_document
+from .documents import DocumentOutcome, delete_source, ingest_document
 from .intake import DocumentDetails, ExportDetails, Received, receive
 from .imports import (
     ImportPlan, ProgressCallback, list_imports, mark_interrupted, rejections_csv, run_import, start_import,
 )
-from .passages import TRANSCRIPT_KINDS, Segmented, segment
+from .passages import TRANSCRIPT_KINDS, Review, Segmented, segment
 from .records import column_labels, restored_mapping, stored_mapping
 from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
 

@@ -18,7 +18,7 @@ from ...models import (
 from .. import audit, outbox
 from ..errors import ValidationError
 from ..inputs import deidentifier, short_value
-from .passages import add_passages, deidentified_passages, passage_rows, segment, study_terms
+from .passages import Review, add_passages, deidentified_passages, passage_rows, segment, study_terms
 from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
 
 
@@ -26,16 +26,6 @@ def _clean_title(title: str | None) -> str | None:
     if not title or not title.strip():
         return None
     return deidentifier().deidentify(" ".join(title.split())[:300]).text
-
-
-@dataclass(frozen=True)
-class Review:
-    """A reviewer's decisions on a preview (``ingest.preview``): proposed spans that are not
-    identifiers (offsets into the segmented text) and values to redact as well."""
-
-    drop: frozenset[tuple[int, int]] = frozenset()
-    add: tuple[str, ...] = ()
-    add_kind: str = "PERSON"
 
 
 @dataclass
@@ -75,7 +65,7 @@ def ingest_document(
         raise UnreadableFile(upload.name, "has no text to store.")
     terms = study_terms(session, study.id, settings)
     if review is not None:
-        terms = replace(terms, drop=frozenset(review.drop), add=tuple(review.add), add_kind=review.add_kind)
+        terms = replace(terms, review=review)
     result, spans = deidentified_passages(seg, terms=terms)
     number = session.scalar(select(func.count()).select_from(Source).where(
         Source.study_id == study.id, Source.kind == kind)) + 1

@@ -57,13 +57,10 @@ def segment(doc_text: str, turns: list[Piece] | None, kind: SourceKind, max_char
 
 
 @dataclass(frozen=True)
-class StudyTerms:
-    """A study's roster (keyed hashes) and never-redact terms, applied to what it ingests;
-    and, for a document reviewed in a preview, the reviewer's decisions: the proposed spans
-    they rejected (offsets into the segmented text) and the values they added."""
+class Review:
+    """A reviewer's decisions on a preview (``ingest.preview``): proposed spans that are not
+    identifiers (offsets into the segmented text) and values to redact as well."""
 
-    roster: Roster | None = None
-    keep: tuple[str, ...] = ()
     drop: frozenset[tuple[int, int]] = frozenset()
     add: tuple[str, ...] = ()
     add_kind: str = "PERSON"
@@ -80,10 +77,20 @@ class StudyTerms:
         return found
 
 
+@dataclass(frozen=True)
+class StudyTerms:
+    """A study's roster (keyed hashes) and never-redact terms, applied to what it ingests, and
+    for a previewed document the reviewer's decisions."""
+
+    roster: Roster | None = None
+    keep: tuple[str, ...] = ()
+    review: Review = Review()
+
+
 def deidentified_passages(seg: Segmented, names: Iterable[str] = (), terms: StudyTerms = StudyTerms(),
                           ) -> tuple[Result, list[tuple[int, int, str | None]]]:
     result = deidentifier().deidentify(seg.text, names=[*seg.names, *names], roster=terms.roster, keep=terms.keep,
-                                       drop=terms.drop, add=terms.added_spans(seg.text))
+                                       drop=terms.review.drop, add=terms.review.added_spans(seg.text))
     edits = [(r.start, r.end, r.new_start, r.new_end) for r in result.replacements]
     spans = []
     last = 0
