@@ -104,6 +104,11 @@ def test_a_running_job_with_a_live_worker_is_not_taken_back(app, db):
     job_id = _enqueue(db, "slow")
     worker = threading.Thread(target=jobs.run_one, args=(app, "busy-host:1:1"))
     worker.start()
+    while True:  # the other worker starts asking once this one holds the job (or it would take it first)
+        with db.read_session() as s:
+            if s.get(Job, job_id).worker == "busy-host:1:1":
+                break
+        time.sleep(0.01)
     deadline = time.monotonic() + 2.3
     while time.monotonic() < deadline:  # another worker keeps asking for work meanwhile
         assert jobs.run_one(app, "other-host:1:1") is None
