@@ -282,6 +282,9 @@ def test_detectors_are_a_list_the_engine_is_given():
      "Section 3 of the Standard Form 2801 was blank; SF-50 and RI 92-19 were attached."),
     # "SSN ending 6789" kept the digits and called "SSN" a person.
     ("DOB 2/9/1947 and SSN ending 6789.", "DOB [DATE_1] and SSN ending [SSN_1]."),
+    # The last word of a country's name was a person ("the United [PERSON_2]").
+    ("Smith v. the United Kingdom went to the Grand Chamber; she moved to the Czech Republic.",
+     "[PERSON_1] v. the United Kingdom went to the Grand Chamber; she moved to the Czech Republic."),
     ("The last 4 of my social: 6789, and the card ending in 4242.",
      "The last 4 of my social: [SSN_1], and the card ending in [ID_1]."),
 ])
@@ -308,6 +311,13 @@ def test_cx_text_is_not_damaged(engine, text, expected):
     ("We had one or two calls, three at most.", "We had one or two calls, three at most."),
     ("Version 3.2.1 shipped", "Version 3.2.1 shipped"),
     ("He paid 1 2 3 dollars", "He paid 1 2 3 dollars"),
+    # Court application numbers (the ECHR cases): "no. 36110/97 with the Court" was an address
+    # that kept "36110/", and the numbers of a list after "nos." were all kept.
+    ("The applicant lodged application no. 36110/97 with the Court.",
+     "The applicant lodged application no. [ID_1] with the Court."),
+    ("The cases (nos. 33985/96, 33986/96 and 34001/96) were joined; see docket no. 2021-MSPB-0012.",
+     "The cases (nos. [ID_1], [ID_2] and [ID_3]) were joined; see docket no. [ID_4]."),
+    ("We took 3/4 of the dose, not 1/2.", "We took 3/4 of the dose, not 1/2."),
 ])
 def test_obfuscated_structured_identifiers(engine, text, expected):
     assert engine.deidentify(text).text == expected

@@ -254,6 +254,15 @@ def _trim_lowercase_ends(text: str, span: Span, cased: bool) -> Span:
     return span if (start, end) == (span.start, span.end) else Span(start, end, span.kind, span.detector, span.score)
 
 
+def _ends_region(text: str, span: Span) -> bool:
+    """The name is the last word(s) of a country's or state's name ("United Kingdom",
+    "Czech Republic", "New Hampshire"): the words before it complete the region."""
+    before = re.findall(r"[A-Za-z]+", text[max(0, span.start - 40):span.start])
+    value = text[span.start:span.end].lower()
+    regions = large_regions()
+    return any(" ".join([*before[-k:], value]).lower() in regions for k in (1, 2, 3) if len(before) >= k)
+
+
 def _trim_ordinary_start(text: str, span: Span, cased: bool) -> Span:
     """"Reach Tom at ...": a sentence's first word, capitalized by position and an ordinary
     word, is not part of the name the tagger found after it."""
@@ -385,7 +394,7 @@ class Deidentifier(BaseEstimator):
                      for s in self.tagger_.find(text)]
             for s in _by_line(text, found):
                 value = text[s.start:s.end]
-                if not (self._region(value) or (common is not None and _plain_words(value, common))
+                if not (self._region(value) or _ends_region(text, s) or (common is not None and _plain_words(value, common))
                         or _not_a_name(text, s, cased, prose)):
                     spans.append(s)
             spans.extend(self._speaker_labels(text))

@@ -260,7 +260,7 @@ class ClaimNumberDetector(PatternDetector):
 _ID_LABEL = (
     r"(?:claim|case|ticket|incident|request|account|acct|member|policy|reference|ref|confirmation|application|"
     r"record|file|badge|employee|emp|emplid|staff|customer|user|order|invoice|tracking|retirement|annuitant|"
-    r"card|cc|credit card|debit card|bank account|routing number|"
+    r"card|cc|credit card|debit card|bank account|routing number|docket|"
     r"driver'?s? ?licen[cs]e|licen[cs]e|dl|passport|medicare|medicaid|insurance|routing|voter|tax|"
     r"(?:csa|csf|opm) ?claim)"
 )
@@ -281,6 +281,27 @@ class LabelledIdDetector(PatternDetector):
 
     def accept(self, value: str, match: re.Match) -> bool:
         return sum(c.isdigit() for c in value) >= 3
+
+
+class ApplicationNumberDetector(PatternDetector):
+    """Court and agency application numbers: "application no. 36110/97", "(nos. 33985/96 and
+    33986/96)", "appeal No. 1234/05": a number, a slash and a year after "no."/"nos.", and
+    every further one in the list that follows."""
+
+    name, kind, score = "application_number", Kind.ID, 0.9
+    pattern = re.compile(r"(?i)\bnos?\.?[ \t]*(?=\d{1,6}/\d{2,4}\b)")
+    _number = re.compile(r"\d{1,6}/\d{2,4}\b")
+    _between = re.compile(r"(?i)[ \t]*(?:,|;|and|&|,[ \t]*and)[ \t]*")
+
+    def find(self, text: str) -> Iterator[Span]:
+        for cue in self.pattern.finditer(text):
+            at = cue.end()
+            while (number := self._number.match(text, at)) is not None:
+                yield Span(number.start(), number.end(), self.kind, self.name, self.score)
+                sep = self._between.match(text, number.end())
+                if sep is None:
+                    break
+                at = sep.end()
 
 
 class PhoneDetector(PatternDetector):
@@ -323,7 +344,7 @@ class StreetAddressDetector(PatternDetector):
 
     name, kind, score = "street_address", Kind.ADDRESS, 0.85
     pattern = re.compile(
-        r"\b\d{1,6}[A-Za-z]?(?:[ \t]+[A-Za-zÀ-ÿĀ-ž'’.-]+){0,4}[ \t]+(?:" + _STREET_TYPES + r")\b\.?"
+        r"(?<![/.])\b\d{1,6}[A-Za-z]?(?:[ \t]+[A-Za-zÀ-ÿĀ-ž'’.-]+){0,4}[ \t]+(?:" + _STREET_TYPES + r")\b\.?"
         r"(?:[ \t]+\d{1,5}[A-Za-z]?\b)?(?:,?[ \t]*" + _UNIT + r")?"
         r"|\b(?:[A-ZÀ-ÿĀ-ž][\wÀ-ÿĀ-ž'’-]*[ \t]){0,3}[A-ZÀ-ÿĀ-ž][\wÀ-ÿĀ-ž'’-]*(?:" + _STREET_TYPES + r")[ \t]+\d{1,5}[A-Za-z]?\b"
         r"(?:,?[ \t]*" + _UNIT + r")?"
@@ -424,6 +445,6 @@ class HighAgeDetector(PatternDetector):
 PATTERN_DETECTORS: tuple[type[PatternDetector], ...] = (
     EmailDetector, ObfuscatedEmailDetector, URLDetector, IPDetector, SSNDetector, LastFourDetector,
     SpelledNumberDetector, HandleDetector, SpelledNameDetector, CreditCardDetector, IBANDetector,
-    ClaimNumberDetector, LabelledIdDetector, PhoneDetector, ZipDetector,
+    ClaimNumberDetector, LabelledIdDetector, ApplicationNumberDetector, PhoneDetector, ZipDetector,
     PersonalDateDetector, FullDateDetector, HighAgeDetector,
 )
