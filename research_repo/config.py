@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     # None means SQLite in DATA_DIR; postgresql+psycopg://... for scale-out.
     "DATABASE_URL": None,
     "SQLALCHEMY_ECHO": False,
+    # How long a write waits for SQLite's write lock before "database is locked".
+    "SQLITE_BUSY_TIMEOUT_MS": 15_000,
     # Serve over HTTPS: secure __Host- cookies and HSTS.
     "HTTPS": False,
     # Number of reverse proxies whose X-Forwarded-* headers are trusted.

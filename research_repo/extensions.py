@@ -27,7 +27,8 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def init_app(app: Flask) -> None:
     # Creating an engine opens no connection; the database is first touched by a request or command.
     try:
-        app.extensions[_DB_KEY] = Database(app.config["DATABASE_URL"], echo=app.config["SQLALCHEMY_ECHO"])
+        app.extensions[_DB_KEY] = Database(app.config["DATABASE_URL"], echo=app.config["SQLALCHEMY_ECHO"],
+                                           busy_timeout_ms=int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
     except ModuleNotFoundError as exc:
         from .config import ConfigError
 

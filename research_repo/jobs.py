@@ -214,9 +214,22 @@ class Worker:
         self._stop.set()
 
     def run(self, *, until_idle: bool = False) -> int:
-        done = 0
+        done, failures = 0, 0
         while not self._stop.is_set():
-            if run_one(self.app) is not None:
+            try:
+                ran = run_one(self.app)
+            except Exception as exc:  # noqa: BLE001 - a busy or unreachable database: wait, then ask again
+                # ("database is locked" while another process writes). A job it had claimed keeps its
+                # lease and is taken back when the lease runs out.
+                failures += 1
+                wait = min(self.poll_seconds * 2 ** min(failures, 6), 30.0)
+                log.warning("job worker: %s; trying again in %.1f s", type(exc).__name__, wait)
+                if until_idle and failures >= 3:
+                    raise
+                self._stop.wait(wait)
+                continue
+            failures = 0
+            if ran is not None:
                 done += 1
                 continue
             if until_idle:

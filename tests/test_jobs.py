@@ -165,3 +165,33 @@ def test_a_worker_that_was_only_slow_leaves_the_taken_back_job_alone(app, db):
         job = s.get(Job, job_id)
         assert (job.status, job.worker, job.attempts) == (JobStatus.DONE, "healthy:1:1", 2)
     assert seen == [job_id, job_id]
+
+
+def test_the_worker_survives_a_locked_database_and_runs_the_job_after(app, db, tmp_path):
+    """The embedded worker thread died on its first "database is locked" (another process held
+    the write lock past the busy timeout), and queued jobs then waited for a restart."""
+    import sqlite3
+    import time
+
+    from research_repo.db import Database
+
+    locked_db = Database(db.url, busy_timeout_ms=100)
+    app.extensions["research_repo.db"], original = locked_db, app.extensions["research_repo.db"]
+    ran = threading.Event()
+    jobs.register(app, "count", lambda ctx: ran.set())
+    _enqueue(db)
+    other = sqlite3.connect(db.url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing for a long time
+    worker = jobs.Worker(app, poll_seconds=0.05)
+    thread = worker.start_thread()
+    try:
+        time.sleep(0.8)  # its claims fail with "database is locked"
+        assert thread.is_alive() and not ran.is_set()
+        other.execute("COMMIT")
+        assert ran.wait(10), "the worker did not come back when the lock was released"
+    finally:
+        worker.stop()
+        thread.join(5)
+        other.close()
+        app.extensions["research_repo.db"] = original
+        locked_db.dispose()
