@@ -75,6 +75,15 @@ class Database:
         self.read_session = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(bind=write_bind, expire_on_commit=False)
 
+        @event.listens_for(self.write_session, "after_flush")
+        def _wrote(session, _context) -> None:
+            session.info["wrote"] = True
+
+        @event.listens_for(self.write_session, "after_transaction_end")
+        def _ended(session, transaction) -> None:
+            if transaction.parent is None:  # the outermost transaction, not a savepoint
+                session.info.pop("wrote", None)
+
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A write session that commits on success and rolls back on error."""

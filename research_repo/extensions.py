@@ -68,6 +68,19 @@ def refusal_view() -> Callable | None:
     return g.pop("on_refusal", None)
 
 
+def end_reads() -> None:
+    """This request has only read so far: end its transaction now, so the slow work that
+    follows (parsing and de-identifying an upload) holds no lock (on SQLite, the write lock
+    every other writer waits for). Its writes then begin a new transaction, committed at the
+    end as usual. Refused once anything was written: that would commit it early."""
+    session = g.get("db_session")
+    if session is None or not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted or session.info.get("wrote"):
+        raise RuntimeError("end_reads() after this request wrote something")
+    session.commit()  # nothing to commit: it ends the transaction and keeps the loaded objects
+
+
 def after_commit(fn: Callable[[], None]) -> None:
     """Run ``fn`` once this request's writes are committed (never if they are rolled back)."""
     g.setdefault("after_commit", []).append(fn)

@@ -97,6 +97,46 @@ def test_same_file_again_changes_nothing(client, db, study):
         assert s.scalar(select(func.count()).select_from(Source)) == 1
 
 
+def test_an_upload_is_read_and_de_identified_without_holding_the_write_lock(client, db, study, monkeypatch):
+    """One 1 MB transcript held SQLite's write lock for 144 s while it was parsed and
+    de-identified, and other uploads and sign-ins failed with "database is locked". While an
+    upload does that work now, another writer takes the lock at once (no waiting at all)."""
+    import sqlite3
+
+    from research_repo.services.ingest import documents, imports
+
+    tried = []
+
+    def another_writer() -> None:
+        other = sqlite3.connect(db.url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            tried.append("took the lock")
+        except sqlite3.OperationalError as exc:
+            tried.append(str(exc))
+        finally:
+            other.close()
+
+    def deidentify_watched(*args, **kwargs):
+        another_writer()
+        return real_deidentify(*args, **kwargs)
+
+    def read_watched(*args, **kwargs):
+        another_writer()
+        return real_read(*args, **kwargs)
+
+    real_deidentify, real_read = documents.deidentified_passages, imports.read_table
+    monkeypatch.setattr(documents, "deidentified_passages", deidentify_watched)
+    monkeypatch.setattr(imports, "read_table", read_watched)
+    response = upload(client, study.id, [("interview.txt", TRANSCRIPT.encode()), ("tickets.csv", tickets_csv(5))])
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert tried == ["took the lock", "took the lock"]
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Source).where(Source.import_id.is_(None))) == 1
+        assert s.scalar(select(func.count()).select_from(ImportRun)) == 1
+
+
 def test_docx_upload(client, db, study):
     data = docx_bytes(["Interviewer: What happened?", f"{PLANTED['name']}: My email is {PLANTED['email']}."])
     assert upload(client, study.id, [("notes.docx", data)]).status_code == 302

@@ -110,16 +110,23 @@ def import_command(study_name, by_username, kind, title, text_columns, meta, dro
     for path in paths:
         upload = ingest.Upload(path.name, path.read_bytes())
         try:
+            export = ingest.ExportDetails(
+                sheet=sheet, text_columns=list(text_columns) or None, meta=meta_map, drop=list(drop),
+                name_columns=list(name_columns), id_column=id_column, mapping_file=spec)
+            source_kind = SourceKind(kind) if kind else None
+            # Parsed (and a document de-identified) before the write transaction: the app's
+            # users are not kept waiting for the write lock meanwhile.
+            with db.read_session() as session:
+                terms = ingest.study_terms(session, study_id, settings)
+            prepared = ingest.prepare(settings, terms, upload, source_kind, encoding=encoding, export=export)
             with db.writing() as session:
                 actor = user_named(session, by_username)
                 study = session.get(Study, study_id)
                 if not access.can(session, actor, access.Action.UPLOAD, study.id):
                     raise click.ClickException(f"{actor.username!r} may not add sources to {study.name!r}.")
                 received = ingest.receive(
-                    session, settings, study, actor, upload, SourceKind(kind) if kind else None, encoding=encoding,
-                    document=ingest.DocumentDetails(title=title), export=ingest.ExportDetails(
-                        sheet=sheet, text_columns=list(text_columns) or None, meta=meta_map, drop=list(drop),
-                        name_columns=list(name_columns), id_column=id_column, mapping_file=spec))
+                    session, settings, study, actor, upload, source_kind, encoding=encoding,
+                    document=ingest.DocumentDetails(title=title), export=export, prepared=prepared)
                 plan, outcome, actor_id = received.plan, received.document, actor.id
             if plan is None:
                 source = outcome.source

@@ -2,6 +2,7 @@
 the engine missed. Uploads stay in memory (see ``InMemoryRequest``)."""
 from __future__ import annotations
 
+import dataclasses
 import io
 
 from flask import Blueprint, Request, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -12,7 +13,7 @@ from wtforms import SelectChoice
 from nlp.deid.spans import Kind
 
 from .. import access, jobs
-from ..extensions import after_commit, db_session, get_db
+from ..extensions import after_commit, db_session, end_reads, get_db
 from ..forms import EmptyForm, RedactForm, UploadForm, refusals_on, refusals_to
 from ..models import Highlight, ImportRejection, ImportRun, Passage, Source, SourceKind
 from ..services import ingest, redaction, speakers, study_terms
@@ -65,17 +66,35 @@ def upload(study_id: int):
         text_columns = _text_columns(form)
         settings = _settings()
         app = current_app._get_current_object()
+        uploads = []
         for f in files:
-            name = ingest.display_name(f.filename)
-            data = f.read()
+            uploads.append(ingest.Upload(ingest.display_name(f.filename), f.read()))
             f.close()
+        encoding = form.encoding.data or None
+        export = ingest.ExportDetails(text_columns=text_columns)
+        terms = ingest.study_terms(s, study.id, settings)
+        # Parsing and de-identifying are the slow part: done with no transaction open, so a
+        # large file does not hold the write lock other uploads and sign-ins wait for.
+        end_reads()
+        prepared: list = []
+        for upload in uploads:
+            try:
+                prepared.append(ingest.prepare(settings, terms, upload, kind, encoding=encoding, export=export))
+            except DomainError as exc:
+                prepared.append(exc)
+        # Again, in the transaction that stores: membership may have changed meanwhile.
+        study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+        for upload, ready in zip(uploads, prepared, strict=True):
+            name = upload.name
             # Each file in a savepoint: a refused file takes back only its own writes, and the
             # files accepted before and after it commit with the request.
             try:
+                if isinstance(ready, DomainError):
+                    raise ready
                 with s.begin_nested():
                     received = ingest.receive(
-                        s, settings, study, current_user(), ingest.Upload(name, data), kind,
-                        encoding=form.encoding.data or None, export=ingest.ExportDetails(text_columns=text_columns),
+                        s, settings, study, current_user(), upload, kind,
+                        encoding=encoding, export=export, prepared=ready,
                         document=ingest.DocumentDetails(
                             title=form.title.data if len(files) == 1 else None, collected_on=form.collected_on.data,
                             channel=form.channel.data, segment=form.segment.data,
@@ -101,8 +120,7 @@ def upload(study_id: int):
                         else f"Already in this study as {outcome.source.title}; nothing changed.")})
             except DomainError as exc:  # this file's outcome; the others are kept
                 results.append({"name": name, "ok": False, "message": exc.message, "status": exc.status})
-            finally:
-                del data
+        del uploads, prepared
         failed = [r for r in results if not r["ok"]]
         if results and not failed and len(results) == 1:
             # The message only: a flash sits in the session cookie, and a file name is typed text.
@@ -127,12 +145,14 @@ def _preview(s, study, form):
                                       status))
     upload = ingest.Upload(ingest.display_name(files[0].filename), files[0].read())
     kind = ingest.kind_for(upload.name, SourceKind(form.kind.data) if form.kind.data else None)
+    terms = ingest.study_terms(s, study.id, _settings())
+    end_reads()  # a preview writes nothing: no transaction is held while the engine runs
     if kind in ingest.RECORD_KINDS:
-        shown = ingest.preview.propose_export(s, _settings(), study, upload, kind, form.encoding.data or None,
+        shown = ingest.preview.propose_export(terms, _settings(), study, upload, kind, form.encoding.data or None,
                                               _text_columns(form))
         return render_template("sources/preview_export.html", study=study, form=form, preview=shown,
                                empty=EmptyForm())
-    shown = ingest.preview.propose(s, _settings(), study, upload, kind, form.encoding.data or None)
+    shown = ingest.preview.propose(terms, _settings(), study, upload, kind, form.encoding.data or None)
     return render_template("sources/preview.html", study=study, form=form, preview=shown, empty=EmptyForm(),
                            kinds=[k.value for k in Kind])
 
@@ -174,18 +194,24 @@ def upload_reviewed(study_id: int):
     kind, upload = returned
     settings = _settings()
     never = request.form.getlist("never")
-    if never:
-        study_terms.add_keep_terms(s, current_user(), study, never)
     add_kind = request.form.get("also_kind", "PERSON")
     if add_kind not in {k.value for k in Kind}:
         add_kind = "PERSON"
     also = tuple(" ".join(line.split()) for line in request.form.get("also", "").splitlines() if line.strip())
     review = ingest.Review(drop=ingest.preview.rejected(request.form.getlist("offered"), request.form.getlist("redact")),
                            add=also, add_kind=add_kind)
+    terms = ingest.study_terms(s, study.id, settings)
+    terms = dataclasses.replace(terms, keep=(*terms.keep, *(" ".join(v.split()) for v in never)), review=review)
+    end_reads()  # de-identified with no transaction open, as on the upload page
+    prepared = ingest.prepare(settings, terms, upload, kind, encoding=form.encoding.data or None)
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
+    if never:
+        study_terms.add_keep_terms(s, current_user(), study, never)
     outcome = ingest.ingest_document(
         s, settings, study, current_user(), upload, kind, title=form.title.data,
         collected_on=form.collected_on.data, channel=form.channel.data, segment_name=form.segment.data,
-        journey_stage=form.journey_stage.data, encoding=form.encoding.data or None, review=review)
+        journey_stage=form.journey_stage.data, encoding=form.encoding.data or None, review=review,
+        read=prepared.document)
     if outcome.created:
         kept = len(review.drop)
         flash(f"Stored as {outcome.source.title}: {outcome.passages} passages; {kept} proposed "
@@ -205,8 +231,12 @@ def upload_reviewed_export(study_id: int):
         return _preview_expired(study)
     kind, upload = returned
     settings = _settings()
+    end_reads()  # parsed with no transaction open, as on the upload page
+    prepared = ingest.prepare(settings, ingest.StudyTerms(), upload, kind, encoding=form.encoding.data or None)
+    study = access.get_study(s, current_user(), study_id, access.Action.UPLOAD)
     plan = ingest.start_import(s, settings, study, current_user(), upload, kind,
-                               encoding=form.encoding.data or None, text_columns=_text_columns(form))
+                               encoding=form.encoding.data or None, text_columns=_text_columns(form),
+                               table=prepared.table)
     if not plan.already_done:
         app, actor_id = current_app._get_current_object(), current_user().id
         after_commit(lambda: jobs.run_in_background(app, lambda: ingest.run_import(get_db(app), settings, plan,

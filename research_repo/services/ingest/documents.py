@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nlp.deid.engine import Result
 
 from ...ingest.documents import extension, read_document
 from ...ingest.errors import UnreadableFile
@@ -18,7 +19,7 @@ from ...models import (
 from .. import audit, outbox
 from ..errors import ValidationError
 from ..inputs import deidentifier, short_value
-from .passages import Review, add_passages, deidentified_passages, passage_rows, segment, study_terms
+from .passages import Review, StudyTerms, add_passages, deidentified_passages, passage_rows, segment, study_terms
 from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
 
 
@@ -33,6 +34,29 @@ class DocumentOutcome:
     source: Source
     created: bool
     passages: int
+
+
+@dataclass(frozen=True)
+class ReadDocument:
+    """A document read, cut and de-identified, not yet stored: the CPU work of an upload,
+    done before the write transaction begins (``read_upload``). Holds no identified text."""
+
+    key: str
+    format: str
+    encoding: str | None
+    result: Result
+    spans: list[tuple[int, int, str | None]]
+
+
+def read_upload(settings: IngestSettings, terms: StudyTerms, upload: Upload, kind: SourceKind,
+                encoding: str | None = None) -> ReadDocument:
+    """Parse, segment and de-identify one document with the study's ``terms``; no database."""
+    doc = read_document(upload.name, upload.data, encoding=encoding)
+    seg = segment(doc.text, doc.turns, kind, settings.max_passage_chars)
+    if not seg.spans:
+        raise UnreadableFile(upload.name, "has no text to store.")
+    result, spans = deidentified_passages(seg, terms=terms)
+    return ReadDocument(settings.key(upload.data), doc.format, doc.encoding, result, spans)
 
 
 def ingest_document(
@@ -50,8 +74,10 @@ def ingest_document(
     journey_stage: str | None = None,
     encoding: str | None = None,
     review: Review | None = None,
+    read: ReadDocument | None = None,
 ) -> DocumentOutcome:
-    """Store one document, de-identified. The same file again returns the stored source."""
+    """Store one document, de-identified. The same file again returns the stored source.
+    ``read``: the document as ``read_upload`` left it, so only the storing happens here."""
     kind = kind_for(upload.name, kind)
     if kind in RECORD_KINDS or extension(upload.name) in RECORD_FORMATS:
         raise ValidationError(f"{upload.name}: exports are imported with ingest.start_import.")
@@ -59,29 +85,27 @@ def ingest_document(
     existing = session.scalar(select(Source).where(Source.study_id == study.id, Source.content_sha256 == key))
     if existing is not None:
         return DocumentOutcome(existing, False, len(existing.passages))
-    doc = read_document(upload.name, upload.data, encoding=encoding)
-    seg = segment(doc.text, doc.turns, kind, settings.max_passage_chars)
-    if not seg.spans:
-        raise UnreadableFile(upload.name, "has no text to store.")
-    terms = study_terms(session, study.id, settings)
-    if review is not None:
-        terms = replace(terms, review=review)
-    result, spans = deidentified_passages(seg, terms=terms)
+    if read is None:
+        terms = study_terms(session, study.id, settings)
+        if review is not None:
+            terms = replace(terms, review=review)
+        read = read_upload(settings, terms, upload, kind, encoding)
+    result, spans = read.result, read.spans
     number = session.scalar(select(func.count()).select_from(Source).where(
         Source.study_id == study.id, Source.kind == kind)) + 1
     source = Source(
-        study_id=study.id, kind=kind, format=doc.format,
+        study_id=study.id, kind=kind, format=read.format,
         title=_clean_title(title) or f"{kind.label} {number}",
         collected_on=collected_on, channel=short_value(channel, 60), segment=short_value(segment_name, 120),
         journey_stage=short_value(journey_stage, 120), content_sha256=key, text=result.text,
-        redaction_summary=result.summary(), attributes={"encoding": doc.encoding} if doc.encoding else {},
+        redaction_summary=result.summary(), attributes={"encoding": read.encoding} if read.encoding else {},
         created_by_id=actor.id if actor else None,
     )
     session.add(source)
     session.flush()
     rows = add_passages(session, passage_rows(source, spans), study.id)
     audit.record(session, actor, "source.create", study_id=study.id, object_type="source", object_id=source.id,
-                 kind=kind.value, format=doc.format, passages=len(rows), redactions=len(result.replacements))
+                 kind=kind.value, format=read.format, passages=len(rows), redactions=len(result.replacements))
     return DocumentOutcome(source, True, len(rows))
 
 

@@ -80,9 +80,11 @@ def start_import(
     name_columns: list[str] | None = None,
     id_column: str | None = None,
     mapping_file: dict | None = None,
+    table: Table | None = None,
 ) -> ImportPlan:
     """Check the file, then create (or take over, to resume) its import. File-level problems
-    raise ``UnreadableFile`` before anything is written."""
+    raise ``UnreadableFile`` before anything is written. ``table``: the file as ``read_export``
+    parsed it before the transaction began."""
     kind = kind_for(upload.name, kind)
     if kind not in RECORD_KINDS:
         raise UnreadableFile(upload.name, "is an export; import it as tickets or survey comments.")
@@ -93,7 +95,8 @@ def start_import(
         return ImportPlan(run, None, None, already_done=True)
     if run is not None and run.status is ImportStatus.RUNNING and _owner_alive(run, now):
         raise Conflict(f"{upload.name}: this file is being imported now (import {run.id}); wait for it to finish.")
-    table = read_table(upload.name, upload.data, encoding=encoding, sheet=sheet)
+    if table is None:
+        table = read_export(upload, encoding, sheet)
     if run is not None:
         mapping = restored_mapping(run.mapping, table.columns)
         if len(table) != run.records_total:
@@ -124,6 +127,11 @@ def start_import(
     run.heartbeat_at = now
     _active_here.add(run.id)
     return ImportPlan(run, table, mapping, resumed=resumed)
+
+
+def read_export(upload: Upload, encoding: str | None = None, sheet: str | None = None) -> Table:
+    """Parse an export's records (the CPU work of an import's start); no database."""
+    return read_table(upload.name, upload.data, encoding=encoding, sheet=sheet)
 
 
 ProgressCallback = Callable[[ImportRun], None]

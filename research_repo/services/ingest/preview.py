@@ -15,14 +15,13 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
 
 from ...ingest.documents import read_document
 from ...ingest.errors import UnreadableFile
 from ...models import SourceKind, Study
 from ..errors import ValidationError
 from ..inputs import deidentifier
-from .passages import segment, study_terms
+from .passages import StudyTerms, segment
 from .uploads import RECORD_KINDS, IngestSettings, Upload, kind_for
 
 MAX_PREVIEW_BYTES = 10 * 1024 * 1024
@@ -76,8 +75,10 @@ class ExportPreview:
 FIRST_ROWS = 5
 
 
-def propose_export(session: Session, settings: IngestSettings, study: Study, upload: Upload, kind: SourceKind,
+def propose_export(terms: StudyTerms, settings: IngestSettings, study: Study, upload: Upload, kind: SourceKind,
                    encoding: str | None = None, text_columns: list[str] | None = None) -> ExportPreview:
+    """The column roles and first rows of an export as they would be stored; no database
+    (``terms``: the study's, read by the caller), so no transaction is held meanwhile."""
     from ...ingest.mapping import build_mapping
     from ...ingest.records import BadRecord, read_table
     from .records import column_labels, prepare, shared_values
@@ -105,7 +106,6 @@ def propose_export(session: Session, settings: IngestSettings, study: Study, upl
             return "identifies someone: never stored"
         return "not recognised: not stored"
 
-    terms = study_terms(session, study.id, settings)
     shared = shared_values(table.records, mapping)
     rows = []
     for record in table.records[:FIRST_ROWS]:
@@ -119,8 +119,9 @@ def propose_export(session: Session, settings: IngestSettings, study: Study, upl
                          [(labels[c], role(c)) for c in table.columns], rows)
 
 
-def propose(session: Session, settings: IngestSettings, study: Study, upload: Upload, kind: SourceKind | None,
+def propose(terms: StudyTerms, settings: IngestSettings, study: Study, upload: Upload, kind: SourceKind | None,
             encoding: str | None = None) -> Preview:
+    """What de-identification would replace in one document, least sure first; no database."""
     kind = kind_for(upload.name, kind)
     if kind in RECORD_KINDS:
         raise ValidationError("An export is previewed with propose_export.")
@@ -130,7 +131,6 @@ def propose(session: Session, settings: IngestSettings, study: Study, upload: Up
     seg = segment(doc.text, doc.turns, kind, settings.max_passage_chars)
     if not seg.spans:
         raise UnreadableFile(upload.name, "has no text to store.")
-    terms = study_terms(session, study.id, settings)
     found = deidentifier().find(seg.text, seg.names, roster=terms.roster, keep=terms.keep)
     text = seg.text
     proposed = [Proposed(s.start, s.end, s.kind.value, round(s.score, 2), text[max(0, s.start - CONTEXT):s.start],
