@@ -36,6 +36,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     accounts.configure(password_iterations=app.config["PASSWORD_HASH_ITERATIONS"])
 
+    from .ingest import bounded
+
+    bounded.configure(bounded.Limits(cpu_seconds=int(app.config["PARSE_CPU_SECONDS"]),
+                                     memory_mb=int(app.config["PARSE_MEMORY_MB"]),
+                                     wall_seconds=float(app.config["PARSE_WALL_SECONDS"])))
     extensions.init_app(app)
     security.init_app(app)
     web_auth.init_app(app)

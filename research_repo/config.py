@@ -50,6 +50,11 @@ DEFAULTS: dict[str, Any] = {
     # PBKDF2-HMAC-SHA256 iterations; production refuses fewer than 600,000.
     "PASSWORD_HASH_ITERATIONS": 600_000,
     "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
+    # What reading one uploaded file may take (research_repo.ingest.bounded): CPU seconds and
+    # memory of the child process it is read in, and a wall-clock deadline.
+    "PARSE_CPU_SECONDS": 60,
+    "PARSE_MEMORY_MB": 1536,
+    "PARSE_WALL_SECONDS": 120,
     # Form fields held in memory: a previewed document comes back in one (base64, at most
     # 10 MB of file: ingest.preview.MAX_PREVIEW_BYTES).
     "MAX_FORM_MEMORY_SIZE": 16 * 1024 * 1024,
@@ -87,6 +92,10 @@ _INT_KEYS = (
     "SEARCH_TIME_LIMIT_SECONDS",
     "SEARCH_MAX_CONCURRENT_PER_USER",
     "JOB_LEASE_SECONDS",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "PARSE_CPU_SECONDS",
+    "PARSE_MEMORY_MB",
+    "PARSE_WALL_SECONDS",
 )
 
 

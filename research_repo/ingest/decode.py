@@ -30,8 +30,14 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, st
         return _strict(data, "utf-16", name, "utf-16")
     try:
         return _checked(data.decode("utf-8"), name, "utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" or _mostly_utf8(data):
+            # Decoding the whole file as Windows-1252 would turn every "é" into "Ã©".
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise UnreadableFile(
+                name, f"is UTF-8 except for byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}), "
+                "which is damaged or cut short. Fix that line, or save the file as UTF-8 again, and upload it "
+                "again; or name the encoding if it is not UTF-8.") from None
     sample = data[:4096]
     even, odd = sample[0::2], sample[1::2]
     if len(sample) >= 8 and len(sample) % 2 == 0 and 0 in sample:
@@ -51,6 +57,17 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, st
             "Save it as UTF-8 and upload it again, or name the encoding.",
         ) from None
     return _checked(text, name, "cp1252"), "cp1252"
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """The file holds valid multi-byte UTF-8 ("é" as C3 A9): it is a UTF-8 file with damaged
+    bytes, not Windows-1252 text, where "é" is one byte and an accented capital is seldom
+    followed by the punctuation bytes UTF-8 needs after it. Refusing is the safe side: a
+    person can name the encoding on the upload form."""
+    return _UTF8_SEQUENCE.search(data) is not None
 
 
 def _strict(data: bytes, codec: str, name: str, label: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from nlp.segment import Piece
 
+from . import bounded
 from .decode import decode
 from .errors import UnreadableFile
 
@@ -42,6 +43,12 @@ def extension(name: str) -> str:
 
 
 def read_document(name: str, data: bytes, *, encoding: str | None = None) -> Document:
+    """The text (and for captions the turns) of one uploaded document, read within the
+    configured time and memory limits (``bounded``); any failure is ``UnreadableFile``."""
+    return bounded.run(name, f"a {extension(name) or 'text'} file", _read_document, name, data, encoding=encoding)
+
+
+def _read_document(name: str, data: bytes, *, encoding: str | None = None) -> Document:
     fmt = extension(name)
     if fmt == "markdown":
         fmt = "md"

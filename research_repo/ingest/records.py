@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+from . import bounded
 from .decode import decode
 from .documents import check_zip, extension
 from .errors import UnreadableFile
@@ -46,8 +47,31 @@ class Table:
     def __len__(self) -> int:
         return len(self.records)
 
+    # Sent back from the reader's child process (``bounded``): records as rows of values in
+    # column order, not one dict each, which pickles several times faster.
+    def __getstate__(self) -> dict:
+        columns = self.columns
+        rows = [(r.number, r.where, tuple(r.fields.get(c) for c in columns)) if isinstance(r, Record)
+                else (r.number, r.where, r.reason) for r in self.records]
+        return {"format": self.format, "columns": columns, "rows": rows, "encoding": self.encoding}
+
+    def __setstate__(self, state: dict) -> None:
+        self.format, self.columns, self.encoding = state["format"], state["columns"], state["encoding"]
+        columns = self.columns
+        self.records = [
+            Record(number, where, {c: v for c, v in zip(columns, values, strict=True) if v is not None})
+            if isinstance(values, tuple) else BadRecord(number, where, values)
+            for number, where, values in state["rows"]]
+
 
 def read_table(name: str, data: bytes, *, encoding: str | None = None, sheet: str | None = None) -> Table:
+    """An export's header and records, read within the configured time and memory limits
+    (``bounded``); any failure of the file as a whole is ``UnreadableFile``."""
+    return bounded.run(name, f"a {extension(name) or 'data'} file", _read_table, name, data, encoding=encoding,
+                       sheet=sheet)
+
+
+def _read_table(name: str, data: bytes, *, encoding: str | None = None, sheet: str | None = None) -> Table:
     fmt = extension(name)
     if fmt not in RECORD_FORMATS:
         raise UnreadableFile(name, f"is not an export type we read ({', '.join(RECORD_FORMATS)}).", status=415)
@@ -80,8 +104,17 @@ def _delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def physical_lines(text: str) -> list[str]:
+    """Lines ended by CR, LF or CRLF only (with their ends): a form feed or U+2028 inside a
+    record is text, not a line break as ``str.splitlines`` would have it."""
+    return _LINE.findall(text)
+
+
 def _csv(name: str, text: str, delimiter: str | None) -> Table:
-    lines = text.removeprefix("\ufeff").splitlines(keepends=True)
+    lines = physical_lines(text.removeprefix("\ufeff"))
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise UnreadableFile(name, "is empty.")
@@ -175,6 +208,11 @@ def _json(name: str, text: str) -> Table:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UnreadableFile(name, f"line {exc.lineno}: not valid JSON ({exc.msg}).") from None
+    except RecursionError:
+        raise UnreadableFile(name, "is nested too deeply (arrays or objects inside one another about a "
+                             "thousand levels down); records are objects of fields.") from None
+    except ValueError:  # Python refuses integers of more than 4,300 digits
+        raise UnreadableFile(name, "has a number of more than 4,300 digits, which cannot be read.") from None
     if isinstance(value, dict):
         lists = [v for v in value.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -187,15 +225,22 @@ def _json(name: str, text: str) -> Table:
 
 def _jsonl(name: str, text: str) -> Table:
     def items():
-        for n, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
+        for n, line in enumerate(physical_lines(text.removeprefix("\ufeff")), 1):
             if not line.strip():
                 continue
             try:
                 yield f"line {n}", json.loads(line)
             except json.JSONDecodeError as exc:
                 yield f"line {n}", ValueError(f"is not valid JSON ({exc.msg} at column {exc.colno})")
+            except RecursionError:
+                yield f"line {n}", ValueError("is nested too deeply to read")
+            except ValueError:
+                yield f"line {n}", ValueError("has a number too long to read (over 4,300 digits)")
 
     return _from_items(name, items(), "jsonl")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _from_items(name: str, items, fmt: str) -> Table:
@@ -207,7 +252,17 @@ def _from_items(name: str, items, fmt: str) -> Table:
         elif not isinstance(item, dict):
             records.append(BadRecord(number, where, f"is a {type(item).__name__}, not an object with fields"))
         else:
-            fields = _flatten(item)
+            try:
+                fields = _flatten(item)
+            except RecursionError:
+                records.append(BadRecord(number, where, "is nested too deeply to read"))
+                continue
+            if any(_SURROGATE.search(k) or _SURROGATE.search(v) for k, v in fields.items()):
+                # A "\ud800" escape with no partner is no character at all: the database cannot
+                # store it, and one such record must not fail its whole chunk.
+                records.append(BadRecord(number, where, (
+                    "has an invalid character (a lone \\ud800-\\udfff escape, half of a pair); fix or remove it")))
+                continue
             columns.update(dict.fromkeys(fields))
             records.append(Record(number, where, fields))
     return Table(fmt, _columns(name, list(columns)) if columns else [], records)
