@@ -74,14 +74,34 @@ def test_a_hostile_file_gets_the_readers_own_error(name, data, says):
         assert result is not None and (not hasattr(result, "records") or isinstance(result.records, list))
 
 
-def test_a_file_needing_more_memory_than_allowed_is_refused_and_the_app_goes_on(limits):
-    big = json.dumps([{"text": f"comment {i}", "n": i} for i in range(200_000)]).encode()
-    limits(bounded.Limits(memory_mb=48))
-    with pytest.raises(UnreadableFile) as err:
-        read_table("survey.json", big)
-    assert err.value.status == 413 and "MB of memory" in err.value.message
-    limits(bounded.Limits())
-    assert len(read_table("survey.json", big)) == 200_000  # the same file, with room enough
+MEMORY_CHECK = """
+import json, sys
+from research_repo.ingest import bounded
+from research_repo.ingest.errors import UnreadableFile
+from research_repo.ingest.records import read_table
+big = json.dumps([{"text": f"comment {i}", "n": i} for i in range(200_000)]).encode()
+bounded.configure(bounded.Limits(memory_mb=48))
+try:
+    read_table("survey.json", big)
+    print("read")
+except UnreadableFile as exc:
+    print(exc.status, exc.message)
+bounded.configure(bounded.Limits())
+print(len(read_table("survey.json", big)))
+"""
+
+
+def test_a_file_needing_more_memory_than_allowed_is_refused_and_the_app_goes_on():
+    """In a process of its own: the child may also use memory its parent freed but still maps,
+    so in a long-lived process the allowance is a floor, not an exact figure."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", MEMORY_CHECK], capture_output=True, text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert lines[0].startswith("413 survey.json: needs more than 48 MB of memory"), lines
+    assert lines[1] == "200000"  # the same file, with room enough, in the same process
 
 
 def test_a_file_taking_longer_than_allowed_is_stopped(limits):

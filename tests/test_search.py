@@ -166,6 +166,51 @@ def test_corrupt_index_is_reported_then_rebuilt(app, client, corpus):
     assert hits(client, q="annuity")["total"] == 3
 
 
+@pytest.mark.parametrize("damage", ["garbled segment", "deleted segment"])
+def test_a_damaged_segment_is_reported_then_rebuilt_with_no_upload_needed(app, client, corpus, damage):
+    """A corrupted segment answered 500 to every search for ever (230 of 230), a deleted one
+    503 until some upload arrived. Now the search that meets the damage answers 503 saying the
+    index is being rebuilt, and the writer rebuilds it on its next poll, nothing else needed."""
+    index_dir = search.backend(app).index_dir
+    segments = [p for p in index_dir.iterdir() if p.suffix == ".seg"]
+    assert segments
+    for seg in segments:
+        if damage == "deleted segment":
+            seg.unlink()
+        else:
+            size = seg.stat().st_size
+            seg.write_bytes(b"\xff" * size)
+    response = client.get("/search", query_string={"q": "annuity"})
+    assert response.status_code == 503, response.status_code
+    assert "being rebuilt" in response.get_data(as_text=True)
+    assert indexer.pending(app) == 0  # no upload is waiting to trigger anything
+    assert indexer.drain(app) > 0  # the writer's next poll rebuilds
+    assert hits(client, q="annuity")["total"] == 3
+    assert not search.backend(app).damaged_path.exists()
+
+
+def test_results_say_when_the_index_is_behind(app, client, corpus, db):
+    """A writer that cannot keep up (a full disk) left search answering 200 from a stale index
+    with no warning. Changes waiting over a minute are now said on the results page."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from research_repo.models import IndexOutbox
+    from research_repo.models._types import utcnow
+
+    study, _ = corpus
+    page = client.get("/search", query_string={"q": "annuity"}).get_data(as_text=True)
+    assert "not searchable yet" not in page
+    upload(client, study.id, "late.txt", "A late annuity letter, and another one about the annuity.")
+    with db.writing() as s:
+        s.execute(update(IndexOutbox).values(created_at=utcnow() - timedelta(minutes=5)))
+    page = client.get("/search", query_string={"q": "annuity"}).get_data(as_text=True)
+    assert "Results may be missing recent changes: 1 change made more than a minute ago is not searchable yet" in page
+    indexer.drain_all(app)
+    assert "not searchable yet" not in client.get("/search", query_string={"q": "annuity"}).get_data(as_text=True)
+
+
 def test_filters_see_passages_added_after_a_search(app, client, corpus):
     """Filters are cached per index version: a filtered search, an upload, the same search."""
     study, _ = corpus

@@ -2,7 +2,8 @@
 
 Every file a person uploads is parsed by ``run``: in a child process forked for that file,
 under a CPU time limit and an address-space limit of what the process already maps plus the
-allowance (``resource.setrlimit``), and a wall-clock deadline after which it is killed. The
+allowance (``resource.setrlimit``; memory the parent freed but still maps is usable too, so
+the allowance is a floor), and a wall-clock deadline after which it is killed. The
 child runs only the reader, sends its result back and exits without cleanup (``os._exit``). A file
 that needs more (a PDF with a CMap bomb, a workbook declaring a million columns, JSON with
 ten million records) is refused with a message that says so; the app process is never the

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from flask import Flask
 from sqlalchemy import delete, func, select
@@ -97,6 +96,15 @@ def _rebuild_locked(app: Flask, *, procs: int = 1, consumed: list[int] | None = 
     return count
 
 
+def behind(app: Flask, older_than_seconds: float = 60.0) -> int:
+    """Index changes waiting longer than ``older_than_seconds``: results may be missing them."""
+    from datetime import UTC, datetime, timedelta
+
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+    with get_db(app).read_session() as session:
+        return session.scalar(select(func.count()).select_from(IndexOutbox).where(IndexOutbox.created_at < cutoff))
+
+
 def pending(app: Flask) -> int:
     with get_db(app).read_session() as session:
         return session.scalar(select(func.count()).select_from(IndexOutbox))
@@ -130,13 +138,19 @@ class IndexWriterThread:
             self.thread.join(timeout=10)
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 with self.app.app_context():
                     done = drain(self.app)
+                failures = 0
             except Exception as exc:  # noqa: BLE001 - keep the writer alive; log the type only
-                log.error("index writer: %s", type(exc).__name__)
-                done = 0
-                time.sleep(1.0)
+                # A full or read-only disk fails every rebuild: wait longer each time (up to a
+                # minute), and start again at once when one succeeds.
+                failures += 1
+                wait = min(2.0 ** failures, 60.0)
+                log.error("index writer: %s; trying again in %.0f s", type(exc).__name__, wait)
+                self._stop.wait(wait)
+                continue
             if not done:
                 self._stop.wait(self.poll_seconds)

@@ -11,7 +11,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import html
+import logging
 import os
+import pickle
+import struct
+import zlib
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -28,6 +32,11 @@ from .types import (
     SearchBackend, SearchQuery, SearchResults,
 )
 from .whoosh_query import ALL, SEARCHABLE, ScopedCorrector, check_cost, nothing_readable
+
+log = logging.getLogger(__name__)
+# What reading a damaged segment raises (a bug's TypeError or AttributeError is not among them).
+_DAMAGE = (struct.error, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError, UnicodeDecodeError,
+           pickle.UnpicklingError, AssertionError)
 
 
 def make_schema() -> fields.Schema:
@@ -97,6 +106,9 @@ class WhooshBackend(SearchBackend):
         self.time_limit = time_limit
         self._filters: dict[tuple, set[int]] = {}
         self.lock_path = self.index_dir.parent / f"{self.index_dir.name}.writer.lock"
+        # Left by a reader that found the index damaged, for whichever process writes the index
+        # (the web server's writer thread or a worker's): it rebuilds from the database.
+        self.damaged_path = self.index_dir.parent / f"{self.index_dir.name}.damaged"
 
     # ---- writing
 
@@ -116,9 +128,17 @@ class WhooshBackend(SearchBackend):
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def mark_damaged(self, why: str) -> None:
+        log.error("search index damaged (%s); it will be rebuilt from the database", why)
+        try:
+            self.damaged_path.write_text(why[:200], encoding="utf-8")
+        except OSError:  # a full or read-only disk: the writer finds the damage itself
+            pass
+
     def exists(self) -> bool:
-        """An index directory with a table of contents; it may still be unreadable (see _open)."""
-        if not self.index_dir.is_dir():
+        """An index directory with a table of contents, not marked damaged by a reader; it may
+        still be unreadable (see _open)."""
+        if not self.index_dir.is_dir() or self.damaged_path.exists():
             return False
         found = False
         with _quiet_leaks() as state:
@@ -196,6 +216,7 @@ class WhooshBackend(SearchBackend):
             os.replace(self.index_dir, old_dir)
         os.replace(new_dir, self.index_dir)
         shutil.rmtree(old_dir, ignore_errors=True)
+        self.damaged_path.unlink(missing_ok=True)
         return count
 
     # ---- reading
@@ -288,14 +309,32 @@ class WhooshBackend(SearchBackend):
     def _retrying(self, fn, *args):
         """Run a read; a commit can delete the segment files of the generation a reader just
         opened (merges), or a rebuild can swap the directory. Opening the index again then
-        finds the new generation."""
+        finds the new generation. Files still missing after that, or a segment that cannot
+        be read, mark the index damaged: the index writer rebuilds it from the database, and
+        until then searches answer that it is being rebuilt (never a 500, never for ever)."""
         for attempt in range(4):
-            try:
-                return fn(*args)
-            except FileNotFoundError:
-                if attempt == 3:
-                    raise IndexUnavailable("The search index is being rewritten; try again.") from None
-                time.sleep(0.05 * (attempt + 1))
+            damage = None
+            # Whoosh leaves a damaged segment's files open as it fails (and as it retries):
+            # they close when its frames are freed, with the close's warning silenced.
+            with _quiet_leaks() as state:
+                try:
+                    return fn(*args)
+                except FileNotFoundError:
+                    if attempt == 3:
+                        damage = "FileNotFoundError"
+                except IndexUnavailable:
+                    if self.index_dir.is_dir():
+                        self.mark_damaged("unreadable")
+                    raise
+                except QueryRejected:
+                    raise
+                except _DAMAGE as exc:
+                    damage = type(exc).__name__
+                state["failed"] = damage is not None
+            if damage is not None:
+                self.mark_damaged(damage)
+                raise IndexUnavailable("The search index is damaged; it is being rebuilt from the database.")
+            time.sleep(0.05 * (attempt + 1))
 
     def search(self, q: SearchQuery, study_ids: Iterable[int]) -> SearchResults:
         return self._retrying(self._search, q, study_ids)

@@ -17,6 +17,7 @@ from ..extensions import db_session, on_refusal
 from ..models import Study
 from ..forms import EmptyForm
 from ..search import FACETS, MAX_RESULT_DEPTH, IndexUnavailable, QueryRejected, SearchQuery
+from ..search import indexer
 from ..services import coding, saved_searches
 from ..services.errors import TooManyAttempts
 from ..web_auth import current_user, login_required
@@ -105,8 +106,10 @@ def page():
         except QueryRejected as exc:
             problems.append(exc.message)
     status = 400 if problems else 503 if unavailable else 200
+    behind = indexer.behind(current_app) if results else 0
     return _render_page(q, results=results, unavailable=unavailable, problems=problems, study_names=names,
-                        args=request.args, tag_all=_tag_all_target(q, names) if results else None), status
+                        args=request.args, tag_all=_tag_all_target(q, names) if results else None,
+                        behind=behind), status
 
 
 def _tag_all_target(q: SearchQuery, names: dict) -> tuple | None:
