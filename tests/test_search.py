@@ -306,3 +306,83 @@ def test_a_search_racing_a_commit_opens_the_index_again(app, client, corpus, mon
     monkeypatch.setattr(whoosh_backend.FileStorage, "open_index", flaky_open)
     assert hits(client, q="annuity")["total"] == 3
     assert calls["n"] == 2
+
+
+REINDEX_SLOWLY = """
+import sys, time
+from research_repo import create_app
+from research_repo.search import indexer
+
+from whoosh import multiproc
+
+app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": "x" * 40, "DATA_DIR": sys.argv[1]})
+real = indexer.all_documents
+# Hand each passage to the analysers at once (they start with their first batch), slowly.
+whole_batches = multiproc.MpWriter.__init__
+multiproc.MpWriter.__init__ = lambda self, ix, procs=None, batchsize=100, *a, **kw: whole_batches(
+    self, ix, procs, 1, *a, **kw)
+
+def one_at_a_time(session, batch=2000):
+    for docs in real(session, batch=1):
+        yield docs
+        print("batch", flush=True)
+        time.sleep(0.5)
+
+indexer.all_documents = one_at_a_time
+with app.app_context():
+    indexer.rebuild(app, procs=2)
+"""
+
+
+def test_a_killed_parallel_reindex_leaves_no_process_holding_the_writer_lock(app, corpus, tmp_path):
+    """A killed `reindex --procs N` left N analysers running with the writer lock, and the
+    index stopped taking changes. Its children now die with it, and the lock goes with them."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    engine = search.backend(app)
+    parent = subprocess.Popen([sys.executable, "-c", REINDEX_SLOWLY, app.config["DATA_DIR"]],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for _ in range(3):  # the rebuild is under way, with its analysers started
+            assert parent.stdout.readline().strip() == "batch"
+        children = {int(pid) for task in Path(f"/proc/{parent.pid}/task").iterdir()
+                    for pid in (task / "children").read_text().split()}
+        assert len(children) >= 2, children
+        with engine.writer_lock(blocking=False) as locked:
+            assert not locked  # held by the reindex
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        parent.stdout.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") and
+                                              "zombie" not in Path(f"/proc/{pid}/status").read_text()
+                                              for pid in children):
+        time.sleep(0.1)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    assert not alive, f"analysers still running: {alive}"
+    with engine.writer_lock(blocking=False) as locked:
+        assert locked
+    indexer.drain(app)  # and the index is whole again
+    assert hits_total(app) == 3
+
+
+def hits_total(app) -> int:
+    from research_repo.search import SearchQuery
+
+    with app.app_context():
+        return search.backend(app).search(SearchQuery(text="annuity"), search_study_ids(app)).total
+
+
+def search_study_ids(app) -> list[int]:
+    from research_repo.extensions import get_db
+    from research_repo.models import Study
+
+    with get_db(app).read_session() as s:
+        return [sid for (sid,) in s.query(Study.id).all()]

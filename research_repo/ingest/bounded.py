@@ -77,10 +77,14 @@ def _mapped_bytes() -> int:
         return 0
 
 
-def _child(conn, limits: Limits, name: str, what: str, fn: Callable, args: tuple, kwargs: dict) -> None:
+def _child(conn, parent: int, limits: Limits, name: str, what: str, fn: Callable, args: tuple, kwargs: dict) -> None:
     code = 0
     try:
         import resource
+
+        from ..proc import die_with_parent
+
+        die_with_parent(parent)
 
         cpu = max(1, int(limits.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
@@ -109,7 +113,7 @@ def run(name: str, what: str, fn: Callable, *args, **kwargs):
         return guarded(name, what, fn, *args, **kwargs)
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(sender, limits, name, what, fn, args, kwargs), daemon=True)
+    child = ctx.Process(target=_child, args=(sender, os.getpid(), limits, name, what, fn, args, kwargs), daemon=True)
     child.start()
     sender.close()
     try:

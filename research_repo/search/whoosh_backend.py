@@ -198,6 +198,10 @@ class WhooshBackend(SearchBackend):
         new_dir.mkdir(parents=True)
         ix = index.create_in(str(new_dir), make_schema())
         if procs > 1:
+            from ..proc import forked_children_die_with_parent
+
+            # A killed reindex must not leave its analysers running, holding the writer lock.
+            forked_children_die_with_parent()
             writer = ix.writer(procs=procs, limitmb=128, multisegment=True)
         else:
             writer = ix.writer(limitmb=256)
