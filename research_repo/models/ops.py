@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, DDL, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import JSON, DDL, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
@@ -108,11 +108,15 @@ class IndexOutbox(Base):
     No foreign key: a delete must outlive the passage it removes."""
 
     __tablename__ = "index_outbox"
+    # The writer drains what people are waiting for first, then bulk work in small batches.
+    __table_args__ = (Index("ix_index_outbox_bulk_id", "bulk", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     passage_id: Mapped[int] = mapped_column(Integer, index=True)
     op: Mapped[OutboxOp] = mapped_column(text_enum(OutboxOp, "outbox_op"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Written by an import, a theme run or placement, not by someone waiting on a page.
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"<IndexOutbox {self.id} {self.op.value} passage={self.passage_id}>"

@@ -13,7 +13,7 @@ import logging
 import threading
 
 from flask import Flask
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, false, func, select, true
 
 from ..extensions import get_db
 from ..models import IndexOutbox, OutboxOp, Passage
@@ -23,9 +23,11 @@ from .documents import all_documents, documents
 log = logging.getLogger(__name__)
 
 
-def drain(app: Flask, *, batch: int = 2000, blocking: bool = False) -> int:
-    """Apply up to ``batch`` outbox rows; returns how many were applied (0: nothing to do or
-    another writer is busy)."""
+def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: bool = False) -> int:
+    """Apply up to ``batch`` outbox rows that people are waiting for, or when there are none,
+    up to ``bulk_batch`` rows of bulk work (an import's, a theme run's): so an upload made
+    during a 20,000-record import waits for one small bulk batch at most, not for the whole
+    import. Returns how many were applied (0: nothing to do or another writer is busy)."""
     engine = backend(app)
     db = get_db(app)
     with engine.writer_lock(blocking=blocking) as locked:
@@ -35,8 +37,10 @@ def drain(app: Flask, *, batch: int = 2000, blocking: bool = False) -> int:
             _rebuild_locked(app)
             return 1
         with db.read_session() as session:
-            rows = session.execute(select(IndexOutbox.id, IndexOutbox.passage_id, IndexOutbox.op)
-                                   .order_by(IndexOutbox.id).limit(batch)).all()
+            wanted = select(IndexOutbox.id, IndexOutbox.passage_id, IndexOutbox.op).order_by(IndexOutbox.id)
+            rows = session.execute(wanted.where(IndexOutbox.bulk == false()).limit(batch)).all()
+            if not rows:
+                rows = session.execute(wanted.where(IndexOutbox.bulk == true()).limit(bulk_batch)).all()
             if not rows:
                 return 0
             last_op: dict[int, OutboxOp] = {}

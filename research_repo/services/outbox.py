@@ -23,19 +23,22 @@ PLACE_JOB = "place_passages"
 PLACE_BATCH = 5000  # passage ids per placement job (a payload of ids only, never text)
 
 
-def changed(session: Session, passage_ids: Iterable[int]) -> int:
-    """Passages whose index document changed (tags, drivers, themes, facets)."""
+def changed(session: Session, passage_ids: Iterable[int], *, bulk: bool = False) -> int:
+    """Passages whose index document changed (tags, drivers, themes, facets). ``bulk``: an
+    import or a background job wrote them, so the index writer takes them after the changes
+    someone is waiting to see (a change is read from the database when it is drained, so
+    taking rows out of order cannot index a stale version)."""
     ids = sorted(set(passage_ids))
-    session.add_all([IndexOutbox(passage_id=pid, op=OutboxOp.UPSERT) for pid in ids])
+    session.add_all([IndexOutbox(passage_id=pid, op=OutboxOp.UPSERT, bulk=bulk) for pid in ids])
     return len(ids)
 
 
-def added(session: Session, passage_ids: Iterable[int], *, study_id: int | None = None) -> int:
+def added(session: Session, passage_ids: Iterable[int], *, study_id: int | None = None, bulk: bool = False) -> int:
     """New passages, or passages whose text changed: index them and queue their placement."""
     from .. import jobs
 
     ids = sorted(set(passage_ids))
-    changed(session, ids)
+    changed(session, ids, bulk=bulk)
     for i in range(0, len(ids), PLACE_BATCH):
         jobs.enqueue(session, PLACE_JOB, {"passage_ids": ids[i:i + PLACE_BATCH]}, study_id=study_id)
     return len(ids)
@@ -71,5 +74,5 @@ def study_changed(session: Session, study_id: int) -> int:
     themes replace the previous run's in the facet)."""
     return changed(session, session.scalars(
         select(theme_passage.c.passage_id).join(Theme, Theme.id == theme_passage.c.theme_id)
-        .join(ThemeRun, ThemeRun.id == Theme.run_id).where(ThemeRun.study_id == study_id).distinct()))
+        .join(ThemeRun, ThemeRun.id == Theme.run_id).where(ThemeRun.study_id == study_id).distinct()), bulk=True)
 

@@ -231,7 +231,7 @@ def _store_chunk(session: Session, run_id: int, study_id: int, kind: SourceKind,
     session.add_all(sources)
     session.flush()
     add_passages(session, [p for source, source_spans in zip(sources, spans, strict=True)
-                            for p in passage_rows(source, source_spans)], study_id)
+                            for p in passage_rows(source, source_spans)], study_id, bulk=True)
     run.records_read += len(chunk)
     run.records_stored += len(sources)
     run.records_rejected += len(rejections)

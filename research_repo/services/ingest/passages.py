@@ -111,11 +111,12 @@ def passage_rows(source: Source, spans: list[tuple[int, int, str | None]]) -> li
     ]
 
 
-def add_passages(session: Session, passages: list[Passage], study_id: int) -> list[Passage]:
-    """Store passages and, in the same transaction, their index-outbox rows and placement job."""
+def add_passages(session: Session, passages: list[Passage], study_id: int, *, bulk: bool = False) -> list[Passage]:
+    """Store passages and, in the same transaction, their index-outbox rows and placement job
+    (``bulk`` for an import's records, indexed after what people are waiting for)."""
     session.add_all(passages)
     session.flush()
-    outbox.added(session, [p.id for p in passages], study_id=study_id)
+    outbox.added(session, [p.id for p in passages], study_id=study_id, bulk=bulk)
     return passages
 
 

@@ -92,7 +92,7 @@ def assign_new(session: Session, passage_ids: list[int], min_similarity: float =
         for theme in accepted:
             refresh_size(session, theme)
         run.passage_count = (run.passage_count or 0) + len(pids)
-        outbox.changed(session, pids)
+        outbox.changed(session, pids, bulk=True)
         assigned += len(pids)
         propose_candidates(session, run, model)
     return assigned
