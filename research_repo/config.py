@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
     # What reading one uploaded file may take (research_repo.ingest.bounded): CPU seconds and
     # memory of the child process it is read in, and a wall-clock deadline.
+    # De-identify an import's records in a forked child process: the server's own interpreter
+    # stays free for the people searching and uploading meanwhile.
+    "IMPORT_IN_CHILD_PROCESS": True,
     "PARSE_CPU_SECONDS": 60,
     "PARSE_MEMORY_MB": 1536,
     "PARSE_WALL_SECONDS": 120,

@@ -137,6 +137,30 @@ def test_an_upload_is_read_and_de_identified_without_holding_the_write_lock(clie
         assert s.scalar(select(func.count()).select_from(ImportRun)) == 1
 
 
+def test_an_imports_records_are_de_identified_in_a_child_process(app, client, db, study, monkeypatch):
+    """So a large import does not compete with searches and uploads for the server's own
+    interpreter: here de-identifying a record in the server's process fails the import."""
+    import os
+
+    from research_repo.services.ingest import imports
+
+    server, real = os.getpid(), imports.prepare
+
+    def only_in_a_child(*args, **kwargs):
+        if os.getpid() == server:
+            raise AssertionError("de-identified in the server process")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "prepare", only_in_a_child)
+    response = upload(client, study.id, [("tickets.csv", tickets_csv(12, planted_every=2))])
+    jobs.wait_background(app, timeout=60)
+    status = client.get(response.headers["Location"] + "/status").get_json()
+    assert (status["status"], status["stored"]) == ("done", 12)
+    with db.read_session() as s:
+        texts = [src.text for src in s.scalars(select(Source))]
+    assert len(texts) == 12 and not any("Maria" in t for t in texts)
+
+
 def test_docx_upload(client, db, study):
     data = docx_bytes(["Interviewer: What happened?", f"{PLANTED['name']}: My email is {PLANTED['email']}."])
     assert upload(client, study.id, [("notes.docx", data)]).status_code == 302

@@ -310,6 +310,16 @@ class WhooshBackend(SearchBackend):
             self._filters[key] = found
         return found
 
+    def _segments_readable(self) -> bool:
+        try:
+            with self._open().reader() as reader:
+                reader.doc_count()
+                for _ in zip(range(1), reader.all_stored_fields()):
+                    pass
+            return True
+        except Exception:  # noqa: BLE001 - any failure here means the index is not whole
+            return False
+
     def _retrying(self, fn, *args):
         """Run a read; a commit can delete the segment files of the generation a reader just
         opened (merges), or a rebuild can swap the directory. Opening the index again then
@@ -325,6 +335,10 @@ class WhooshBackend(SearchBackend):
                     return fn(*args)
                 except FileNotFoundError:
                     if attempt == 3:
+                        # Merges can outrun a few retries under load; damaged only if a fresh
+                        # open cannot read every segment either.
+                        if self._segments_readable():
+                            raise IndexUnavailable("The search index is being rewritten; try again.") from None
                         damage = "FileNotFoundError"
                 except IndexUnavailable:
                     if self.index_dir.is_dir():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -149,15 +149,11 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
             terms = study_terms(session, study_id, settings)
         records = table.records
         shared = shared_values(records, mapping)
-        for chunk_start in range(start, len(records), settings.chunk_size):
+        work = (_prepared_in_child if settings.prepare_in_child and os.name == "posix" else _prepared_chunks)
+        for chunk_start, prepared, stats_now in work(records, start, mapping, settings, stats, shared, terms):
             chunk = records[chunk_start : chunk_start + settings.chunk_size]
-            prepared: list[Prepared | tuple[int, str, str]] = []
-            for record in chunk:  # the CPU work, outside any transaction
-                if isinstance(record, BadRecord):
-                    prepared.append((record.number, record.where, record.reason))
-                    continue
-                outcome = prepare(record, mapping, settings, stats, shared, terms)
-                prepared.append((record.number, record.where, outcome) if isinstance(outcome, str) else outcome)
+            stats.clear()
+            stats.update(stats_now)
             with db.writing() as session:
                 run = _store_chunk(session, run_id, study_id, kind, prepared, chunk, stats, actor_id)
                 session.flush()
@@ -185,6 +181,78 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
         raise
     finally:
         _active_here.discard(run_id)
+
+
+def _prepared_chunks(records: list, start: int, mapping: Mapping, settings: IngestSettings, stats: dict,
+                     shared: dict, terms) -> Iterator[tuple[int, list, dict]]:
+    """Each chunk's records de-identified (the CPU work, outside any transaction): its first
+    record's index, per record a ``Prepared`` or (number, where, reason), and the stats so far."""
+    for chunk_start in range(start, len(records), settings.chunk_size):
+        prepared: list[Prepared | tuple[int, str, str]] = []
+        for record in records[chunk_start : chunk_start + settings.chunk_size]:
+            if isinstance(record, BadRecord):
+                prepared.append((record.number, record.where, record.reason))
+                continue
+            outcome = prepare(record, mapping, settings, stats, shared, terms)
+            prepared.append((record.number, record.where, outcome) if isinstance(outcome, str) else outcome)
+        yield chunk_start, prepared, dict(stats)
+
+
+def _prepared_in_child(records: list, start: int, mapping: Mapping, settings: IngestSettings, stats: dict,
+                       shared: dict, terms) -> Iterator[tuple[int, list, dict]]:
+    """``_prepared_chunks`` run in a forked child process, so de-identifying a large export
+    uses the other core instead of competing for this process's interpreter with the people
+    searching and uploading. The child has the parsed records from the fork (memory only) and
+    sends back de-identified chunks over a pipe, one at a time: it waits while the pipe is
+    full, so it is never far ahead of what is stored. It dies with this process."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_prepare_child, daemon=True,
+                        args=(sender, os.getpid(), records, start, mapping, settings, stats, shared, terms))
+    child.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                message = receiver.recv()
+            except EOFError:
+                raise RuntimeError(f"the process de-identifying the records ended (exit code {child.exitcode})") from None
+            if message is None:
+                return
+            if message[0] == "failed":
+                raise RuntimeError(f"de-identifying the records failed: {message[1]}")
+            yield message[1:]
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+
+
+def _prepare_child(conn, parent: int, *args) -> None:
+    import threading
+
+    from ...proc import die_with_parent
+    from .. import inputs
+
+    code = 0
+    try:
+        die_with_parent(parent)
+        # Another thread may have held these at the fork; this process has no other threads.
+        inputs._deid_lock = threading.Lock()
+        try:
+            for chunk in _prepared_chunks(*args):
+                conn.send(("chunk", *chunk))
+            conn.send(None)
+        except Exception as exc:  # noqa: BLE001 - the type only: a message can quote a record
+            conn.send(("failed", type(exc).__name__))
+        conn.close()
+    except BaseException:  # noqa: BLE001 - the parent sees the pipe close
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _interrupt(session: Session, run: ImportRun, what: str) -> None:

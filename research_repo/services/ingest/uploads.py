@@ -28,6 +28,8 @@ class IngestSettings:
     max_passage_chars: int = 1200
     # The app's secret, for the keys of study rosters (services.study_terms.roster_key).
     secret_key: bytes = field(default=b"", repr=False)
+    # De-identify an import's records in a forked child process (imports.run_import).
+    prepare_in_child: bool = True
 
     @classmethod
     def from_config(cls, config) -> IngestSettings:
@@ -37,6 +39,7 @@ class IngestSettings:
             chunk_size=int(config.get("IMPORT_CHUNK_SIZE", 500)),
             max_passage_chars=int(config.get("MAX_PASSAGE_CHARS", 1200)),
             secret_key=secret,
+            prepare_in_child=bool(config.get("IMPORT_IN_CHILD_PROCESS", True)),
         )
 
     def key(self, data: bytes) -> str:

@@ -1,0 +1,273 @@
+"""Uploads under load, through a real server: how long until an upload is searchable, while
+people search and a large export imports, and how many requests fail.
+
+    python benchmarks/load_bench.py [--rows 20000] [--uploaders 8] [--searchers 24] [--uploads 5]
+
+It makes a fresh data directory, creates a researcher and a study with the CLI, starts
+``research-repo serve`` on loopback (waitress, with its job worker and index writer threads)
+and drives it over HTTP, as a browser would (sign-in, CSRF tokens, multipart uploads) and as
+an API client would (a bearer token for searches).
+
+- **Anchor**, measured first in the same run: each uploader uploads one short note while
+  nothing else happens; the time from sending the upload to the note's unique word being
+  found by search.
+- **Under load**: ``--searchers`` threads search, ``--think`` seconds apart (one user: past
+  ``SEARCH_MAX_CONCURRENT_PER_USER`` a search is refused with 429, counted apart); one upload starts an import
+  of ``--rows`` ticket records (BANKING77 queries when ``RESEARCH_REPO_EVAL_DATA`` has them,
+  else generated sentences); meanwhile ``--uploaders`` threads each upload ``--uploads`` notes
+  and time each one to searchable again.
+
+Printed: upload-to-searchable p50/p95/max for the anchor and under load, and their ratio;
+searches run and their p95; every HTTP status of 500 or more; the import's progress when the
+uploads were done. The goal of issue 23: p95 <= 5 s under load, no 5xx.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import http.cookiejar
+import io
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from nlp import evaldata  # noqa: E402
+
+PASSWORD = "load-bench-passphrase-2026"
+CLI = str(Path(sys.executable).with_name("research-repo"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Browser:
+    """A signed-in session: cookies, CSRF tokens from pages, multipart uploads."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with self.opener.open(self.base + path, timeout=300) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(errors="replace")
+
+    def post(self, path: str, body: bytes, content_type: str) -> int:
+        request = urllib.request.Request(self.base + path, data=body, headers={"Content-Type": content_type})
+        try:
+            with self.opener.open(request, timeout=600) as r:
+                r.read()
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    @staticmethod
+    def csrf(html: str) -> str:
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+    def login(self, username: str) -> None:
+        _, page = self.get("/login")
+        body = urllib.parse.urlencode({"username": username, "password": PASSWORD,
+                                       "csrf_token": self.csrf(page)}).encode()
+        status = self.post("/login", body, "application/x-www-form-urlencoded")
+        assert status == 200, status
+
+    def upload(self, study_id: int, name: str, data: bytes) -> int:
+        _, page = self.get(f"/studies/{study_id}/upload")
+        boundary = "----loadbench" + str(random.random())[2:]
+        parts = []
+        for key, value in (("csrf_token", self.csrf(page)), ("kind", "")):
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode())
+        return self.post(f"/studies/{study_id}/upload", b"".join(parts), f"multipart/form-data; boundary={boundary}")
+
+
+class Api:
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+
+    def search(self, q: str) -> tuple[int, int]:
+        request = urllib.request.Request(f"{self.base}/api/v1/search?{urllib.parse.urlencode({'q': q})}",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as r:
+                return r.status, json.loads(r.read())["total"]
+        except urllib.error.HTTPError as e:
+            return e.code, 0
+        except TimeoutError:
+            return 599, 0  # no answer in 60 s: counted with the failures
+
+
+def _texts(n: int) -> list[str]:
+    path = evaldata.root() / "themes" / "banking77" / "train.csv"
+    if path.exists():
+        with path.open(encoding="utf-8") as f:
+            rows = [r["text"] for r in csv.DictReader(f)]
+    else:
+        words = "card payment transfer refund pending declined balance account fee exchange top-up".split()
+        rng = random.Random(0)
+        rows = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(2000)]
+    return [rows[i % len(rows)] + f" (ticket {i})" for i in range(n)]
+
+
+def _export(rows: int) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Ticket ID", "Subject", "Description", "Created at", "Channel"])
+    for i, text in enumerate(_texts(rows), 1):
+        w.writerow([i, "Help request", text, "2026-03-01", "web"])
+    return out.getvalue().encode()
+
+
+UPLOAD_SECONDS: list[float] = []  # the upload request alone
+
+
+def _timed_upload(browser: Browser, api: Api, study_id: int, word: str, statuses: list, deadline: float = 600):
+    started = time.monotonic()
+    statuses.append(browser.upload(study_id, f"{word}.txt", f"Participant said the {word} letter was late.".encode()))
+    UPLOAD_SECONDS.append(time.monotonic() - started)
+    while time.monotonic() - started < deadline:
+        status, total = api.search(word)
+        statuses.append(status)
+        if total:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return float("inf")
+
+
+def _summary(values: list[float]) -> str:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    return f"p50 {statistics.median(values):.2f} s, p95 {p95:.2f} s, max {values[-1]:.2f} s (n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--uploaders", type=int, default=8)
+    parser.add_argument("--searchers", type=int, default=24)
+    parser.add_argument("--uploads", type=int, default=5, help="notes per uploader under load")
+    parser.add_argument("--think", type=float, default=0.5, help="seconds each searcher waits between searches")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="load-bench-"))
+    env = {**os.environ, "RESEARCH_REPO_DATA_DIR": str(data_dir), "RESEARCH_REPO_ENVIRONMENT": "development",
+           "RESEARCH_REPO_SECRET_KEY": "load-bench-" + "k" * 40, "RESEARCH_REPO_NEW_USER_PASSWORD": PASSWORD}
+    run = lambda *a: subprocess.run([CLI, *a], env=env, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    run("init")
+    run("users", "create", "bench", "--role", "researcher")
+    run("studies", "create", "Load bench", "--service", "Retirement Services",
+        "--purpose", "Load benchmark", "--by", "bench")
+    token = run("users", "token", "bench", "--name", "load bench").strip().splitlines()[-1]
+    port = _free_port()
+    log_path = data_dir / "server.log"
+    log_file = log_path.open("w")
+    server = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "16"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/login", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        api = Api(base, token)
+        browsers = [Browser(base) for _ in range(args.uploaders + 1)]
+        for b in browsers:
+            b.login("bench")
+        _, studies_page = browsers[0].get("/studies")
+        study_id = int(re.search(r"/studies/(\d+)", studies_page).group(1))
+        statuses: list[int] = []
+
+        # Anchor: one upload at a time, nothing else running.
+        anchor = [_timed_upload(browsers[i], api, study_id, f"anchorword{i}x", statuses) for i in range(args.uploaders)]
+        print(f"anchor, idle server: upload to searchable {_summary(anchor)}; the upload request alone "
+              f"{_summary(UPLOAD_SECONDS)}")
+        UPLOAD_SECONDS.clear()
+
+        stop = threading.Event()
+        search_times: list[float] = []
+
+        def searcher(n: int) -> None:
+            words = ["card", "payment", "refund", "letter", "late", "transfer"]
+            while not stop.is_set():
+                t = time.monotonic()
+                status, _ = api.search(words[n % len(words)])
+                search_times.append(time.monotonic() - t)
+                statuses.append(status)
+                stop.wait(args.think)
+
+        threads = [threading.Thread(target=searcher, args=(i,), daemon=True) for i in range(args.searchers)]
+        for t in threads:
+            t.start()
+        export = _export(args.rows)
+        started = time.monotonic()
+        statuses.append(browsers[-1].upload(study_id, "tickets.csv", export))
+        print(f"import of {args.rows:,} records accepted after {time.monotonic() - started:.1f} s")
+        loaded: list[float] = []
+
+        def uploader(i: int) -> None:
+            for k in range(args.uploads):
+                loaded.append(_timed_upload(browsers[i], api, study_id, f"loadword{i}n{k}x", statuses))
+
+        ups = [threading.Thread(target=uploader, args=(i,)) for i in range(args.uploaders)]
+        for t in ups:
+            t.start()
+        for t in ups:
+            t.join()
+        _, imports_page = browsers[0].get(f"/studies/{study_id}/imports/1/status")
+        stop.set()
+        for t in threads:
+            t.join(60)
+        print(f"under load ({args.searchers} searchers, {args.uploaders} uploaders, an import of {args.rows:,}): "
+              f"upload to searchable {_summary(loaded)}; the upload request alone {_summary(UPLOAD_SECONDS)}")
+        print(f"ratio under load / anchor, p95: {_p95(loaded) / max(_p95(anchor), 1e-9):.1f}x")
+        print(f"searches: {len(search_times):,}, p95 {_p95(search_times) * 1000:.0f} ms")
+        print(f"import status when the uploads were done: {imports_page.strip()}")
+        failures = [s for s in statuses if s >= 500]
+        print(f"HTTP statuses >= 500: {len(failures)} of {len(statuses):,} requests "
+              f"({', '.join(f'{c}: {failures.count(c)}' for c in sorted(set(failures))) or 'none'}); "
+              f"429 (too many searches at once): {statuses.count(429)}")
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log_file.close()
+        log = log_path.read_text(errors="replace")
+        for what in ("Traceback", "damaged", "rebuilt", "database is locked"):
+            print(f"server log lines with {what!r}: {log.count(what)}")
+        if "Traceback" in log:
+            print("server errors:\n" + log[-3000:])
+
+
+def _p95(values: list[float]) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+
+
+if __name__ == "__main__":
+    main()
