@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import inspect
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .extensions import fail_request, refusal_view
+from .extensions import COMMIT_FAILED, fail_request, refusal_view
 from .models import User
 from .services.errors import DomainError, HiddenStudy, PermissionDenied, TooManyAttempts
 
@@ -54,6 +54,43 @@ def _audit(action: str, **details) -> None:
         audit.record(db_session(), g.get("user"), action, study_id=study_id, endpoint=request.endpoint, **details)
 
 
+_TROUBLE = {
+    "full": "The disk that holds the repository's data is full, so nothing from this request was stored. "
+            "Nothing stored before was lost. Ask your administrator to free space, then try again.",
+    "read-only": "The disk that holds the repository's data cannot be written to (it is read-only), so nothing "
+                 "from this request was stored. Ask your administrator, then try again.",
+    "busy": "The database is busy with other changes; nothing from this request was stored. Try again in a "
+            "minute.",
+}
+
+
+def storage_trouble(exc: BaseException) -> str | None:
+    """"full", "read-only" or "busy" when ``exc`` says the data cannot be written (SQLite's
+    words, or the operating system's), else None."""
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    seen = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, OSError):
+            if seen.errno in (errno.ENOSPC, errno.EDQUOT):
+                return "full"
+            if seen.errno == errno.EROFS:
+                return "read-only"
+        text = str(getattr(seen, "orig", seen)).lower() if isinstance(seen, OperationalError) else ""
+        if "disk is full" in text:
+            return "full"
+        if "readonly database" in text or "read-only" in text:
+            return "read-only"
+        if "database is locked" in text:
+            return "busy"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _audit_downloads(response):
@@ -90,7 +127,25 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        fail_request()
+        return _failure_response(exc)
+
+    def _commit_failed(exc: Exception):
+        response, status, headers = _failure_response(exc)
+        if isinstance(response, str):
+            response = app.make_response(response)
+        response.status_code = status
+        response.headers.update(headers)
+        return response
+
+    app.extensions[COMMIT_FAILED] = _commit_failed
+
+    def _failure_response(exc: Exception):
+        trouble = storage_trouble(exc)
+        if trouble is not None:
+            log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.path, trouble)
+            return respond(507 if trouble == "full" else 503, "The server cannot store anything right now",
+                           _TROUBLE[trouble], headers={"Retry-After": "60"})
         # Type only: an exception message can quote the data that was being processed.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
-        fail_request()
         return respond(500, "Something went wrong", InternalServerError.description)

@@ -40,6 +40,10 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
 
 
+# The response for a request whose commit failed (errors.init_app registers it).
+COMMIT_FAILED = "research_repo.commit_failed"
+
+
 def get_db(app: Flask | None = None) -> Database:
     return (app or current_app).extensions[_DB_KEY]
 
@@ -100,7 +104,13 @@ def _finish_request(response):
     session = g.get("db_session")
     failed = g.get("request_failed", False)
     if session is not None and not failed:
-        session.commit()
+        try:
+            session.commit()
+        except Exception as exc:  # noqa: BLE001 - the commit itself failed (a full disk): say so
+            session.rollback()
+            g.pop("after_commit", None)
+            g.request_failed = True
+            return current_app.extensions[COMMIT_FAILED](exc)
     callbacks = g.pop("after_commit", [])
     if not failed:
         for fn in callbacks:
