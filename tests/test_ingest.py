@@ -277,7 +277,8 @@ def test_planted_identifiers_reach_no_file_log_or_job(app, client, db, study, da
     result = runner.invoke(args=["import", "--study", study.name, "--by", "rita", "--kind", "survey",
                                  "--no-progress", str(export)])
     assert result.exit_code == 0, result.output
-    assert "read 50 = stored 1 + rejected 49" in result.output  # one id column: the rest are duplicates
+    # Survey ids 0-49 are not the ticket export's ids 1-200 (an id's key holds the kind and column).
+    assert "read 50 = stored 50 + rejected 0" in result.output
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Passage)) > 100
     db.dispose()
@@ -587,3 +588,73 @@ def test_an_export_preview_shows_column_roles_and_first_rows_and_stores_nothing(
     jobs.wait_background(app, timeout=60)
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Source)) == 8
+
+
+def _export(rows: dict[int, str], with_id: bool = True) -> bytes:
+    head = "Id,Subject,Description,Created at,Via" if with_id else "Subject,Description,Created at,Via"
+    lines = [head] + [(f"{i}," if with_id else "") + f'Ticket,"{text}",2024-03-01T10:00:00Z,phone'
+                      for i, text in rows.items()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _import(app, client, study_id: int, name: str, data: bytes) -> dict:
+    response = upload(client, study_id, [(name, data)])
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    jobs.wait_background(app, timeout=60)
+    return client.get(response.headers["Location"] + "/status").get_json() | {"url": response.headers["Location"]}
+
+
+def test_a_record_edited_since_the_last_import_replaces_its_earlier_version(app, client, db, study):
+    """With an id column, edited rows were rejected as duplicates and the edits dropped. Now an
+    edited record replaces its stored version (same source, new passages, audited); the same
+    record again is still a duplicate; read = stored + rejected holds."""
+    from research_repo.search import indexer
+
+    first = _import(app, client, study.id, "week1.csv", _export({1: "The letter about the pension was late.",
+                                                                  2: "Phone lines were busy all morning."}))
+    assert (first["stored"], first["rejected"]) == (2, 0)
+    second = _import(app, client, study.id, "week2.csv", _export({
+        1: "The letter about the pension was late.",  # the same
+        2: "Phone lines were busy all morning; the callback never came.",  # edited
+        3: "A new ticket about survivor benefits."}))
+    assert (second["read"], second["stored"], second["rejected"]) == (3, 2, 1)
+    csv_text = client.get(second["url"] + "/rejections.csv").get_data(as_text=True)
+    assert "line 2" in csv_text and "duplicate" in csv_text
+    with db.read_session() as s:
+        sources = {src.record_number: src for src in s.scalars(select(Source))}
+        texts = sorted(src.text for src in sources.values())
+        assert len(texts) == 3 and any("callback never came" in t for t in texts)
+        assert not any(t.endswith("busy all morning.") for t in (x.split("\n\n")[-1] for x in texts))
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "source.replace")).one()
+        assert event.details["passages_before"] >= 1
+    page = client.get(second["url"]).get_data(as_text=True)
+    assert "1 replaced an earlier version" in page
+    indexer.drain_all(app)
+    found = client.get("/api/v1/search", query_string={"q": "callback"}).get_json()
+    assert found["total"] == 1
+    missing, extra = indexer.consistency(app)
+    assert not missing and not extra
+
+
+def test_an_edited_record_whose_earlier_version_is_coded_is_kept_with_a_reason(app, client, db, study):
+    from research_repo.models import Highlight, Passage
+
+    _import(app, client, study.id, "week1.csv", _export({7: "The survivor annuity form was confusing."}))
+    with db.writing() as s:
+        passage = s.scalars(select(Passage)).first()
+        s.add(Highlight(passage_id=passage.id, start_offset=passage.start_offset, end_offset=passage.end_offset,
+                        memo="confusing form"))
+    second = _import(app, client, study.id, "week2.csv", _export({7: "The survivor annuity form was fine."}))
+    assert (second["stored"], second["rejected"]) == (0, 1)
+    csv_text = client.get(second["url"] + "/rejections.csv").get_data(as_text=True)
+    assert "coded or quoted as evidence" in csv_text
+    with db.read_session() as s:
+        assert [src.text.endswith("confusing.") for src in s.scalars(select(Source))] == [True]
+
+
+def test_without_an_id_column_an_edited_record_is_a_new_one_and_the_report_says_so(app, client, db, study):
+    _import(app, client, study.id, "week1.csv", _export({1: "Slow pension letters."}, with_id=False))
+    second = _import(app, client, study.id, "week2.csv", _export({1: "Slow pension letters, again."}, with_id=False))
+    assert second["stored"] == 1
+    page = client.get(second["url"]).get_data(as_text=True)
+    assert "has no id column" in page

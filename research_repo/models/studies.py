@@ -113,6 +113,9 @@ class Source(Base):
     # The export a record came from, and its number there.
     import_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id", ondelete="SET NULL"), index=True)
     record_number: Mapped[int | None] = mapped_column(Integer)
+    # A keyed hash of an imported record's whole content, when the export has an id column:
+    # a later import of the same id with another version replaces it (services.ingest.imports).
+    record_version: Mapped[str | None] = mapped_column(String(64))
     # Counts and offsets of replacements by kind; never the replaced values.
     redaction_summary: Mapped[dict] = mapped_column(JSON, default=dict)
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)

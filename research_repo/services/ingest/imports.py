@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 
@@ -18,9 +18,10 @@ from ...ingest.errors import UnreadableFile
 from ...ingest.mapping import Mapping, build_mapping
 from ...ingest.records import BadRecord, Table, read_table
 from ...models import (
-    ImportRejection, ImportRun, ImportStatus, Job, JobStatus, Source, SourceKind, Study, User,
+    Highlight, ImportRejection, ImportRun, ImportStatus, Job, JobStatus, Passage, Source, SourceKind, Study, User,
+    insight_passage,
 )
-from .. import audit
+from .. import audit, outbox
 from ..cells import safe_cell
 from ..errors import Conflict
 from .passages import add_passages, passage_rows, study_terms
@@ -150,7 +151,8 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
         records = table.records
         shared = shared_values(records, mapping)
         work = (_prepared_in_child if settings.prepare_in_child and os.name == "posix" else _prepared_chunks)
-        for chunk_start, prepared, stats_now in work(records, start, mapping, settings, stats, shared, terms):
+        for chunk_start, prepared, stats_now in work(records, start, mapping, settings, stats, shared, terms,
+                                                     kind.value):
             chunk = records[chunk_start : chunk_start + settings.chunk_size]
             stats.clear()
             stats.update(stats_now)
@@ -184,7 +186,7 @@ def run_import(db, settings: IngestSettings, plan: ImportPlan, actor_id: int | N
 
 
 def _prepared_chunks(records: list, start: int, mapping: Mapping, settings: IngestSettings, stats: dict,
-                     shared: dict, terms) -> Iterator[tuple[int, list, dict]]:
+                     shared: dict, terms, scope: str) -> Iterator[tuple[int, list, dict]]:
     """Each chunk's records de-identified (the CPU work, outside any transaction): its first
     record's index, per record a ``Prepared`` or (number, where, reason), and the stats so far."""
     for chunk_start in range(start, len(records), settings.chunk_size):
@@ -193,13 +195,13 @@ def _prepared_chunks(records: list, start: int, mapping: Mapping, settings: Inge
             if isinstance(record, BadRecord):
                 prepared.append((record.number, record.where, record.reason))
                 continue
-            outcome = prepare(record, mapping, settings, stats, shared, terms)
+            outcome = prepare(record, mapping, settings, stats, shared, terms, scope)
             prepared.append((record.number, record.where, outcome) if isinstance(outcome, str) else outcome)
         yield chunk_start, prepared, dict(stats)
 
 
 def _prepared_in_child(records: list, start: int, mapping: Mapping, settings: IngestSettings, stats: dict,
-                       shared: dict, terms) -> Iterator[tuple[int, list, dict]]:
+                       shared: dict, terms, scope: str) -> Iterator[tuple[int, list, dict]]:
     """``_prepared_chunks`` run in a forked child process, so de-identifying a large export
     uses the other core instead of competing for this process's interpreter with the people
     searching and uploading. The child has the parsed records from the fork (memory only) and
@@ -210,7 +212,7 @@ def _prepared_in_child(records: list, start: int, mapping: Mapping, settings: In
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_prepare_child, daemon=True,
-                        args=(sender, os.getpid(), records, start, mapping, settings, stats, shared, terms))
+                        args=(sender, os.getpid(), records, start, mapping, settings, stats, shared, terms, scope))
     child.start()
     sender.close()
     try:
@@ -273,16 +275,31 @@ def _store_chunk(session: Session, run_id: int, study_id: int, kind: SourceKind,
                  chunk: list, stats: dict, actor_id: int | None) -> ImportRun:
     run = session.get(ImportRun, run_id)
     keys = [p.key for p in prepared if isinstance(p, Prepared)]
-    known = set(session.scalars(select(Source.content_sha256).where(
-        Source.study_id == study_id, Source.content_sha256.in_(keys)))) if keys else set()
+    stored = {key: (sid, version) for sid, key, version in session.execute(
+        select(Source.id, Source.content_sha256, Source.record_version).where(
+            Source.study_id == study_id, Source.content_sha256.in_(keys)))} if keys else {}
+    known: set[str] = set()
     rejections, sources, spans = [], [], []
+    replaced = 0
     for item, record in zip(prepared, chunk, strict=True):
         if not isinstance(item, Prepared):
             number, where, reason = item
             rejections.append(ImportRejection(import_id=run_id, record_number=number, location=where[:40],
                                               reason=f"{where.capitalize()} {reason}"))
             continue
-        if item.key in known:
+        if item.key in stored and item.key not in known and item.version is not None \
+                and stored[item.key][1] != item.version:
+            # The same record id with other content: the record was edited since it was imported.
+            known.add(item.key)
+            refusal = _replace(session, stored[item.key][0], item, run_id, actor_id)
+            if refusal is None:
+                replaced += 1
+            else:
+                rejections.append(ImportRejection(import_id=run_id, record_number=item.number,
+                                                  location=record.where[:40],
+                                                  reason=f"{record.where.capitalize()} {refusal}"))
+            continue
+        if item.key in known or item.key in stored:
             rejections.append(ImportRejection(
                 import_id=run_id, record_number=item.number, location=record.where[:40],
                 reason=f"{record.where.capitalize()} is a duplicate of a record already stored in this study."))
@@ -293,7 +310,7 @@ def _store_chunk(session: Session, run_id: int, study_id: int, kind: SourceKind,
             collected_on=item.collected_on, channel=item.channel, segment=item.segment,
             journey_stage=item.journey_stage, content_sha256=item.key, text=item.text,
             redaction_summary=item.summary, attributes=item.attributes, import_id=run_id,
-            record_number=item.number, created_by_id=actor_id))
+            record_number=item.number, record_version=item.version, created_by_id=actor_id))
         spans.append(item.spans)
     session.add_all(rejections)
     session.add_all(sources)
@@ -301,14 +318,44 @@ def _store_chunk(session: Session, run_id: int, study_id: int, kind: SourceKind,
     add_passages(session, [p for source, source_spans in zip(sources, spans, strict=True)
                             for p in passage_rows(source, source_spans)], study_id, bulk=True)
     run.records_read += len(chunk)
-    run.records_stored += len(sources)
+    run.records_stored += len(sources) + replaced
     run.records_rejected += len(rejections)
+    stats["replaced"] = stats.get("replaced", 0) + replaced
     run.stats = dict(stats)
     run.heartbeat_at = datetime.now(UTC)
     if run.job_id is not None:
         session.execute(update(Job).where(Job.id == run.job_id).values(
             progress_done=run.records_read, heartbeat_at=run.heartbeat_at))
     return run
+
+
+def _replace(session: Session, source_id: int, item: Prepared, run_id: int, actor_id: int | None) -> str | None:
+    """Put an edited record's new version in place of the stored one (same source, new
+    passages, audited). Refused, with the reason, when the stored version's passages are
+    coded or quoted as an insight's evidence: that work would be lost with them."""
+    passage_ids = list(session.scalars(select(Passage.id).where(Passage.source_id == source_id)))
+    coded = session.scalar(select(func.count()).select_from(Highlight).where(Highlight.passage_id.in_(passage_ids)))
+    quoted = session.scalar(select(func.count()).select_from(insight_passage).where(
+        insight_passage.c.passage_id.in_(passage_ids)))
+    if coded or quoted:
+        return ("was edited since it was imported, but its earlier version is coded or quoted as evidence, so it "
+                "was kept and the edit not stored. Delete the earlier record to take the edit.")
+    source = session.get(Source, source_id)
+    # The old passages leave the index as upserts of passages that are gone (no full rebuild:
+    # their text was de-identified like the new one's).
+    outbox.changed(session, passage_ids, bulk=True)
+    session.execute(delete(Passage).where(Passage.source_id == source_id))
+    source.text, source.redaction_summary, source.attributes = item.text, item.summary, item.attributes
+    source.collected_on, source.channel, source.segment = item.collected_on, item.channel, item.segment
+    source.journey_stage, source.record_version = item.journey_stage, item.version
+    source.import_id, source.record_number = run_id, item.number
+    session.flush()
+    session.expire(source, ["passages"])
+    rows = add_passages(session, passage_rows(source, item.spans), source.study_id, bulk=True)
+    audit.record(session, None if actor_id is None else session.get(User, actor_id), "source.replace",
+                 study_id=source.study_id, object_type="source", object_id=source.id, import_id=run_id,
+                 passages=len(rows), passages_before=len(passage_ids))
+    return None
 
 
 def mark_interrupted(session: Session) -> int:

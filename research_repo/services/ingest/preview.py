@@ -112,7 +112,7 @@ def propose_export(terms: StudyTerms, settings: IngestSettings, study: Study, up
         if isinstance(record, BadRecord):
             rows.append((record.number, f"{record.where} {record.reason}"))
             continue
-        outcome = prepare(record, mapping, settings, {}, shared, terms)
+        outcome = prepare(record, mapping, settings, {}, shared, terms, kind.value)
         rows.append((record.number, f"{record.where} {outcome}") if isinstance(outcome, str) else outcome)
     return ExportPreview(upload.name, kind, base64.b64encode(upload.data).decode("ascii"),
                          token(settings, study.id, kind, upload.data), len(table),

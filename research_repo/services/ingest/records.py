@@ -29,6 +29,9 @@ class Prepared:
     channel: str | None
     segment: str | None
     journey_stage: str | None
+    # With a record id: a keyed hash of everything the record says, so a re-import can tell
+    # an edited record (same id, another version) from the same one again.
+    version: str | None = None
 
 
 def _names_in(record: Record, mapping: Mapping) -> list[str]:
@@ -69,16 +72,22 @@ def shared_values(records, mapping: Mapping) -> dict[str, frozenset[str]]:
 
 
 def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: dict,
-            shared: dict[str, frozenset[str]] | None = None, terms: StudyTerms = StudyTerms()) -> Prepared | str:
-    """De-identify one record in memory; a string return is the reason it is rejected."""
+            shared: dict[str, frozenset[str]] | None = None, terms: StudyTerms = StudyTerms(),
+            scope: str = "") -> Prepared | str:
+    """De-identify one record in memory; a string return is the reason it is rejected.
+    ``scope`` (the kind of export) and the id column's name are part of a record id's key:
+    ticket 12 of one export is not survey response 12 of another."""
     texts = [(c, record.fields.get(c, "").strip()) for c in mapping.text]
     texts = [(c, t) for c, t in texts if t]
     if not texts:
         return "has no text in its text columns"
+    whole = "record\x00" + "\x00".join(record.fields.get(c, "") for c in sorted(record.fields))
+    version = None
     if mapping.record_id and record.fields.get(mapping.record_id, "").strip():
-        key_source = "id\x00" + record.fields[mapping.record_id].strip()
+        key_source = "\x00".join(("id", scope, mapping.record_id, record.fields[mapping.record_id].strip()))
+        version = settings.key(whole.encode())
     else:
-        key_source = "record\x00" + "\x00".join(record.fields.get(c, "") for c in sorted(record.fields))
+        key_source = whole
     key = settings.key(key_source.encode())
     parts: list[str] = []
     seg = Segmented("")
@@ -137,6 +146,7 @@ def prepare(record: Record, mapping: Mapping, settings: IngestSettings, stats: d
     return Prepared(
         record.number, key, result.text, spans, result.summary(), attributes,
         created.date() if created else None, meta("channel", 60), meta("segment", 120), meta("journey_stage", 120),
+        version,
     )
 
 
