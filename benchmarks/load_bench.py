@@ -17,6 +17,9 @@ an API client would (a bearer token for searches).
   else generated sentences); meanwhile ``--uploaders`` threads each upload ``--uploads`` notes
   and time each one to searchable again.
 
+``--separate-worker`` runs jobs and the index writer in a ``research-repo worker`` process
+beside the server (``EMBEDDED_WORKER=false``), so the server's interpreter only serves.
+
 Printed: upload-to-searchable p50/p95/max for the anchor and under load, and their ratio;
 searches run and their p95; every HTTP status of 500 or more; the import's progress when the
 uploads were done. The goal of issue 23: p95 <= 5 s under load, no 5xx.
@@ -169,6 +172,9 @@ def main() -> None:
     parser.add_argument("--searchers", type=int, default=24)
     parser.add_argument("--uploads", type=int, default=5, help="notes per uploader under load")
     parser.add_argument("--think", type=float, default=0.5, help="seconds each searcher waits between searches")
+    parser.add_argument("--separate-worker", action="store_true",
+                        help="run jobs and the index writer in a `research-repo worker` process "
+                             "(EMBEDDED_WORKER=false), as a larger deployment does")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="load-bench-"))
@@ -183,6 +189,10 @@ def main() -> None:
     port = _free_port()
     log_path = data_dir / "server.log"
     log_file = log_path.open("w")
+    worker = None
+    if args.separate_worker:
+        env["RESEARCH_REPO_EMBEDDED_WORKER"] = "false"
+        worker = subprocess.Popen([CLI, "worker", "--poll", "0.2"], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     server = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "16"], env=env,
                               stdout=subprocess.DEVNULL, stderr=log_file, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -251,6 +261,9 @@ def main() -> None:
               f"({', '.join(f'{c}: {failures.count(c)}' for c in sorted(set(failures))) or 'none'}); "
               f"429 (too many searches at once): {statuses.count(429)}")
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(20)
         server.terminate()
         try:
             server.wait(20)

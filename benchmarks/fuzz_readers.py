@@ -1,0 +1,131 @@
+"""Mutated files through the readers the upload path uses, counted.
+
+    python benchmarks/fuzz_readers.py [--files 11000] [--seed 0]
+
+Seed files of every format we read (txt, md, vtt, srt, docx, pdf, csv, json, jsonl, xlsx,
+built by tests/ingest_files.py) are mutated at random, deterministically from ``--seed``:
+bytes flipped, runs cut, random bytes inserted, runs repeated (up to 50 times), and for the
+zip formats also members rewritten with mutated XML. Each file goes through
+``read_document`` or ``read_table`` exactly as an upload does (in a forked child, within the
+configured limits).
+
+Printed, as "tried N, failed M": unhandled exceptions (anything but the reader's own
+``UnreadableFile``), files that took over 10 s, accepted text decoded as Windows-1252 though
+it holds UTF-8 (mojibake), and the largest peak memory of a reader child (max RSS). The
+anchor, in the same run, is the seed files read unmutated: their mean time per file.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import resource
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from research_repo.ingest.documents import read_document  # noqa: E402
+from research_repo.ingest.errors import UnreadableFile  # noqa: E402
+from research_repo.ingest.records import read_table  # noqa: E402
+from tests.ingest_files import docx_bytes, pdf_bytes, xlsx_bytes  # noqa: E402
+
+SEEDS = {
+    "notes.txt": "Interview notes: the café letter took six weeks.\nP1: I called twice.\n".encode(),
+    "notes.md": "# Notes\n\n- caller waited *weeks*\n- résumé sent\n".encode(),
+    "call.vtt": b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Moderator>How did it go?\n\n"
+                b"00:00:05.000 --> 00:00:09.000\n<v P1>It took months.\n",
+    "call.srt": b"1\n00:00:01,000 --> 00:00:04,000\nMODERATOR: How did it go?\n\n2\n00:00:05,000 --> 00:00:09,000\n"
+                b"P1: It took months.\n",
+    "tickets.csv": 'id,text,channel\n1,"Payment late, café",phone\n2,"Two\nlines",email\n'.encode(),
+    "comments.json": b'[{"id": 1, "text": "slow", "meta": {"stage": "waiting"}}, {"id": 2, "text": "ok"}]',
+    "comments.jsonl": b'{"id": 1, "text": "slow"}\n{"id": 2, "text": "ok"}\n',
+    "tickets.xlsx": xlsx_bytes([["id", "text"], [1, "Payment late"], [2, "Card lost"]]),
+    "interview.docx": docx_bytes(["Moderator: How was it?", "P1: Slow."], table=[["a", "b"]]),
+    "notes.pdf": pdf_bytes(["Interview notes", "The letter took weeks."]),
+}
+RECORDS = (".csv", ".json", ".jsonl", ".xlsx")
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 6)):
+        op = rng.choice(("flip", "cut", "insert", "repeat"))
+        at = rng.randrange(max(1, len(out)))
+        if op == "flip" and out:
+            out[at] = rng.randrange(256)
+        elif op == "cut":
+            del out[at:at + rng.randint(1, 64)]
+        elif op == "insert":
+            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+        else:
+            out[at:at] = out[at:at + rng.randint(1, 64)] * rng.randint(2, 50)
+    return bytes(out)
+
+
+def mutate_zip(data: bytes, rng: random.Random) -> bytes:
+    """A valid zip whose members' contents are mutated (so the XML parsers see the damage)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            body = source.read(item.filename)
+            if item.filename.endswith(".xml") and rng.random() < 0.5:
+                body = mutate(body, rng)
+            target.writestr(item.filename, body)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=11000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    started = time.perf_counter()
+    for name, data in SEEDS.items():
+        (read_table if name.endswith(RECORDS) else read_document)(name, data)
+    anchor = (time.perf_counter() - started) / len(SEEDS)
+
+    unhandled, slow, mojibake, refused, accepted = [], [], 0, 0, 0
+    slowest = 0.0
+    names = sorted(SEEDS)
+    started = time.perf_counter()
+    for i in range(args.files):
+        name = names[i % len(names)]
+        data = SEEDS[name]
+        data = mutate_zip(data, rng) if name.endswith((".docx", ".xlsx")) and rng.random() < 0.5 else mutate(data, rng)
+        reader = read_table if name.endswith(RECORDS) else read_document
+        t = time.perf_counter()
+        try:
+            result = reader(name, data)
+            accepted += 1
+            if reader is read_document and result.encoding == "cp1252" and "Ã" in result.text:
+                mojibake += 1
+        except UnreadableFile:
+            refused += 1
+        except Exception as exc:  # noqa: BLE001 - counted: this is what the benchmark looks for
+            unhandled.append(f"{name}: {type(exc).__name__}")
+        seconds = time.perf_counter() - t
+        slowest = max(slowest, seconds)
+        if seconds > 10:
+            slow.append(name)
+    total = time.perf_counter() - started
+    child_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    n = args.files
+    print(f"tried {n}: accepted {accepted}, refused with the reader's own message {refused}")
+    print(f"unhandled exceptions: tried {n}, failed {len(unhandled)} {sorted(set(unhandled))[:10]}")
+    print(f"over 10 s: tried {n}, failed {len(slow)} (slowest {slowest:.2f} s)")
+    print(f"mojibake (UTF-8 read as Windows-1252): tried {n}, failed {mojibake}")
+    print(f"peak memory of a reader child: {child_peak_mb:.0f} MB max RSS, pages shared with this process "
+          "included (goal <= 512 MB)")
+    print(f"mean per file {total / n * 1000:.1f} ms; anchor (the seed files unmutated) {anchor * 1000:.1f} ms; "
+          f"ratio {total / n / anchor:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
