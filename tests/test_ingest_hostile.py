@@ -155,6 +155,18 @@ def test_a_form_feed_or_line_separator_inside_a_record_does_not_split_it():
     assert [r.where for r in read_table("comments.jsonl", jsonl).records] == ["line 1", "line 2"]
 
 
+def test_the_rest_of_a_field_broken_by_a_stray_quote_is_not_stored_as_records():
+    """A quote error inside a multi-line field stored the rest of the field as fake records
+    ("third line" became a record with id "third line"). Every physical line is accounted for."""
+    data = (b'id,text,channel\n1,"first line\nsecond line with a stray " quote here\n'
+            b'third line, still the field",phone\n2,"ok",email\n')
+    table = read_table("tickets.csv", data)
+    assert [(type(r).__name__, r.where) for r in table.records] == [
+        ("BadRecord", "line 2"), ("BadRecord", "line 3"), ("BadRecord", "line 4"), ("Record", "line 5")]
+    assert "rest of the field whose quote broke on line 2" in table.records[2].reason
+    assert table.records[3].fields == {"id": "2", "text": "ok", "channel": "email"}
+
+
 # ---- property: any mutation of a valid file gets a result or UnreadableFile
 
 SEEDS = {

@@ -127,11 +127,15 @@ def _csv(name: str, text: str, delimiter: str | None) -> Table:
     width = len(columns)
     table = Table("csv", columns)
     consumed = first + 1  # physical lines read so far
+    skip_to = 0  # lines before this index belong to a broken field and are not parsed
 
     def feed():
         nonlocal consumed
-        for line in lines[first + 1 :]:
+        while consumed < len(lines):
+            line = lines[consumed]
             consumed += 1
+            if consumed - 1 < skip_to:
+                continue
             yield line
 
     # One streaming reader (multi-line quoted fields are legal); its line count tells us which
@@ -147,7 +151,7 @@ def _csv(name: str, text: str, delimiter: str | None) -> Table:
             break
         except csv.Error as exc:
             row, error = [], f"is not valid CSV ({exc})"
-        start, end = before, consumed  # 0-based [start, end) physical lines
+        start, end = max(before, skip_to), consumed  # 0-based [start, end) physical lines
         if not row and error is None:
             continue  # a blank line
         number += 1
@@ -170,7 +174,30 @@ def _csv(name: str, text: str, delimiter: str | None) -> Table:
             number += 1
             table.records.append(BadRecord(number, f"line {j + 1}", (
                 f"was swallowed by the unclosed quote on line {start + 1}; fix that line and import again.")))
+        if error is not None:
+            # The field the bad quote broke may go on after the line where parsing stopped: up to
+            # the line that closes it (an odd number of quotes, one before a delimiter or the line's
+            # end). Those lines are the rest of that field, not records of their own.
+            close = _closing_line(lines, end, delimiter)
+            for j in range(end, close + 1 if close is not None else end):
+                if lines[j].strip():
+                    number += 1
+                    table.records.append(BadRecord(number, f"line {j + 1}", (
+                        f"is the rest of the field whose quote broke on line {start + 1}; fix that field and "
+                        "import again.")))
+            if close is not None:
+                skip_to = close + 1
     return table
+
+
+def _closing_line(lines: list[str], start: int, delimiter: str, within: int = 50) -> int | None:
+    """The first line from ``start`` that closes a quoted field left open, within ``within`` lines."""
+    closes = re.compile(r'"[ \t]*(?:' + re.escape(delimiter) + r"|$)")
+    for j in range(start, min(len(lines), start + within)):
+        line = lines[j].rstrip("\r\n")
+        if line.count('"') % 2 == 1 and closes.search(line):
+            return j
+    return None
 
 
 def _columns(name: str, header: list) -> list[str]:
