@@ -242,6 +242,8 @@ def _prepare_child(conn, parent: int, *args) -> None:
     code = 0
     try:
         die_with_parent(parent)
+        # Bulk work: people searching and uploading come first when the cores are busy.
+        os.nice(10)
         # Another thread may have held these at the fork; this process has no other threads.
         inputs._deid_lock = threading.Lock()
         try:
