@@ -104,8 +104,11 @@ def import_command(study_name, by_username, kind, title, text_columns, meta, dro
     settings = ingest.IngestSettings.from_config(app.config)
     meta_map = _meta_option(meta)
     failures = 0
-    with db.read_session() as session:
+    with db.writing() as session:
         study_id = study_named(session, study_name).id
+        # Imports whose process died (an earlier `import` killed) are marked resumable, and
+        # their job rows stop saying "running".
+        ingest.mark_interrupted(session)
     spec = ingest_mapping.load_mapping_file(str(mapping_path)) if mapping_path else None
     for path in paths:
         upload = ingest.Upload(path.name, path.read_bytes())

@@ -96,6 +96,9 @@ def start_import(
         return ImportPlan(run, None, None, already_done=True)
     if run is not None and run.status is ImportStatus.RUNNING and _owner_alive(run, now):
         raise Conflict(f"{upload.name}: this file is being imported now (import {run.id}); wait for it to finish.")
+    if run is not None and run.status is ImportStatus.RUNNING:
+        # Its process died (kill -9): its job row says so before a new one takes over.
+        _interrupt(session, run, f"Interrupted after {run.records_read} of {run.records_total} records.")
     if table is None:
         table = read_export(upload, encoding, sheet)
     if run is not None:
