@@ -1,9 +1,11 @@
 """Kill the real server (SIGKILL) while people upload and its index writer and job worker are
 busy, three times, then start it again: every acknowledged upload is stored exactly once,
 the server brings the index level with the database by itself, jobs left running by the
-dead server are taken back and finish, and database ids equal index ids."""
+dead server (placements, theme runs) are taken back and finish, and database ids equal index
+ids."""
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import os
 import random
@@ -128,12 +130,19 @@ def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env):
                 try:
                     if client.upload(1, f"{word}.txt", _note(word)) == 200:
                         acknowledged.append(word)
-                except OSError:
-                    return  # the server is gone: this upload was not acknowledged
+                except (OSError, http.client.HTTPException):
+                    return  # the server is gone (mid-response, too): this upload was not acknowledged
 
         threads = [threading.Thread(target=upload_until_stopped) for _ in range(3)]
         for t in threads:
             t.start()
+        if round_:
+            # A theme run is queued too, for the worker the kill interrupts.
+            time.sleep(1.0)
+            _, page = client.get("/studies/1/themes")
+            status, _ = client.post("/studies/1/themes/run", urllib.parse.urlencode(
+                {"csrf_token": client.csrf(page)}).encode(), "application/x-www-form-urlencoded")
+            assert status == 200, status
         time.sleep(rng.uniform(2.0, 4.0))
         server.send_signal(signal.SIGKILL)  # mid-upload, mid-drain, mid-placement
         server.wait(10)
@@ -163,9 +172,11 @@ def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env):
         stored = {word: conn.execute("SELECT count(*) FROM source WHERE text LIKE ?", (f"%{word}%",)).fetchone()[0]
                   for word in sent}
         failed_jobs = conn.execute("SELECT count(*) FROM job WHERE status = 'failed'").fetchone()[0]
+        runs = [status for (status,) in conn.execute("SELECT status FROM theme_run ORDER BY id")]
     lost = [w for w in acknowledged if stored[w] != 1]
     assert not lost, f"acknowledged uploads lost or duplicated: {lost}"
     assert all(n <= 1 for n in stored.values()), "an upload was stored twice"
     assert failed_jobs == 0
+    assert runs == ["done", "done"], runs  # the theme runs the kills interrupted finished after the restart
     check = cli("reindex", "--check")
     assert "0 passages missing from the index, 0 in the index but not the database" in check
