@@ -8,6 +8,7 @@ with the reason.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -109,3 +110,37 @@ def test_a_full_disk_refuses_uploads_clearly_loses_nothing_and_recovers(app, cli
     missing, extra = indexer.consistency(app)
     assert not missing and not extra
     assert client.get("/api/v1/search", query_string={"q": "walrus"}).get_json()["total"] >= 1
+
+
+def test_an_index_directory_that_is_its_own_mount_point_is_rebuilt(app, client, db, signed_in, make_study, tmp_path):
+    """A rebuild renamed the index directory, which fails when it is a mount point (EBUSY):
+    such an index could never be rebuilt. It now swaps directories inside it."""
+    from research_repo import search
+
+    backend = search.backend(app)
+    root = getattr(backend, "root", backend.index_dir)  # INDEX_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(root)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
+    try:
+        user = signed_in("rita", Role.RESEARCHER)
+        study = make_study("Mounted", user)
+        assert _upload(client, study.id, "a.txt", _note("ocelot", 2)).status_code == 302
+        assert _upload(client, study.id, "b.txt", _note("marmot", 2)).status_code == 302
+        indexer.drain_all(app)  # the first drain builds the index inside the mount point
+        assert os.path.ismount(root)
+        indexer.rebuild(app)  # and a rebuild swaps it in there
+        with db.read_session() as s:
+            source = s.scalars(select(Source).order_by(Source.id)).first()
+        page = client.get(f"/studies/{study.id}/sources/{source.id}/delete")
+        response = client.post(f"/studies/{study.id}/sources/{source.id}/delete",
+                               data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+        assert response.status_code == 302
+        indexer.drain_all(app)  # a delete rebuilds, as after a redaction
+        assert client.get("/api/v1/search", query_string={"q": "ocelot"}).get_json()["total"] == 0
+        assert client.get("/api/v1/search", query_string={"q": "marmot"}).get_json()["total"] >= 1
+        missing, extra = indexer.consistency(app)
+        assert not missing and not extra
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)

@@ -102,7 +102,10 @@ def _quiet_leaks() -> Iterator[dict]:
 
 class WhooshBackend(SearchBackend):
     def __init__(self, index_dir: Path, *, time_limit: float = 5.0) -> None:
-        self.index_dir = Path(index_dir)
+        # INDEX_DIR holds the live index in a directory of its own, so a rebuild swaps
+        # directories inside it: INDEX_DIR itself may be a mount point, which cannot be renamed.
+        self.root = Path(index_dir)
+        self.index_dir = self.root / "live"
         self.time_limit = time_limit
         self._filters: dict[tuple, set[int]] = {}
         self.lock_path = self.index_dir.parent / f"{self.index_dir.name}.writer.lock"
@@ -220,8 +223,16 @@ class WhooshBackend(SearchBackend):
             os.replace(self.index_dir, old_dir)
         os.replace(new_dir, self.index_dir)
         shutil.rmtree(old_dir, ignore_errors=True)
+        self._remove_old_layout()
         self.damaged_path.unlink(missing_ok=True)
         return count
+
+    def _remove_old_layout(self) -> None:
+        """Index files an earlier version kept directly in INDEX_DIR (now rebuilt into live/)."""
+        for path in self.root.iterdir():
+            if path.is_file() and (path.suffix in {".toc", ".seg", ".pst", ".trm", ".fln", ".lnd"}
+                                   or path.name.endswith("_WRITELOCK")):
+                path.unlink(missing_ok=True)
 
     # ---- reading
 
