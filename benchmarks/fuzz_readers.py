@@ -32,22 +32,9 @@ sys.path.insert(0, str(ROOT))
 from research_repo.ingest.documents import read_document  # noqa: E402
 from research_repo.ingest.errors import UnreadableFile  # noqa: E402
 from research_repo.ingest.records import read_table  # noqa: E402
-from tests.ingest_files import docx_bytes, pdf_bytes, xlsx_bytes  # noqa: E402
+from tests.ingest_files import seed_files  # noqa: E402
 
-SEEDS = {
-    "notes.txt": "Interview notes: the café letter took six weeks.\nP1: I called twice.\n".encode(),
-    "notes.md": "# Notes\n\n- caller waited *weeks*\n- résumé sent\n".encode(),
-    "call.vtt": b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Moderator>How did it go?\n\n"
-                b"00:00:05.000 --> 00:00:09.000\n<v P1>It took months.\n",
-    "call.srt": b"1\n00:00:01,000 --> 00:00:04,000\nMODERATOR: How did it go?\n\n2\n00:00:05,000 --> 00:00:09,000\n"
-                b"P1: It took months.\n",
-    "tickets.csv": 'id,text,channel\n1,"Payment late, café",phone\n2,"Two\nlines",email\n'.encode(),
-    "comments.json": b'[{"id": 1, "text": "slow", "meta": {"stage": "waiting"}}, {"id": 2, "text": "ok"}]',
-    "comments.jsonl": b'{"id": 1, "text": "slow"}\n{"id": 2, "text": "ok"}\n',
-    "tickets.xlsx": xlsx_bytes([["id", "text"], [1, "Payment late"], [2, "Card lost"]]),
-    "interview.docx": docx_bytes(["Moderator: How was it?", "P1: Slow."], table=[["a", "b"]]),
-    "notes.pdf": pdf_bytes(["Interview notes", "The letter took weeks."]),
-}
+SEEDS = seed_files()
 RECORDS = (".csv", ".json", ".jsonl", ".xlsx")
 UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 

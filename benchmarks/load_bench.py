@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import http.cookiejar
 import io
 import json
 import os
@@ -49,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from nlp import evaldata  # noqa: E402
+from tests.http_client import Client  # noqa: E402
 
 PASSWORD = "load-bench-passphrase-2026"
 CLI = str(Path(sys.executable).with_name("research-repo"))
@@ -58,52 +58,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Browser:
-    """A signed-in session: cookies, CSRF tokens from pages, multipart uploads."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with self.opener.open(self.base + path, timeout=300) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode(errors="replace")
-
-    def post(self, path: str, body: bytes, content_type: str) -> int:
-        request = urllib.request.Request(self.base + path, data=body, headers={"Content-Type": content_type})
-        try:
-            with self.opener.open(request, timeout=600) as r:
-                r.read()
-                return r.status
-        except urllib.error.HTTPError as e:
-            return e.code
-
-    @staticmethod
-    def csrf(html: str) -> str:
-        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-
-    def login(self, username: str) -> None:
-        _, page = self.get("/login")
-        body = urllib.parse.urlencode({"username": username, "password": PASSWORD,
-                                       "csrf_token": self.csrf(page)}).encode()
-        status = self.post("/login", body, "application/x-www-form-urlencoded")
-        assert status == 200, status
-
-    def upload(self, study_id: int, name: str, data: bytes) -> int:
-        _, page = self.get(f"/studies/{study_id}/upload")
-        boundary = "----loadbench" + str(random.random())[2:]
-        parts = []
-        for key, value in (("csrf_token", self.csrf(page)), ("kind", "")):
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
-        parts.append(f"--{boundary}--\r\n".encode())
-        return self.post(f"/studies/{study_id}/upload", b"".join(parts), f"multipart/form-data; boundary={boundary}")
 
 
 class Api:
@@ -146,7 +100,7 @@ def _export(rows: int) -> bytes:
 UPLOAD_SECONDS: list[float] = []  # the upload request alone
 
 
-def _timed_upload(browser: Browser, api: Api, study_id: int, word: str, statuses: list, deadline: float = 600):
+def _timed_upload(browser: Client, api: Api, study_id: int, word: str, statuses: list, deadline: float = 600):
     started = time.monotonic()
     statuses.append(browser.upload(study_id, f"{word}.txt", f"Participant said the {word} letter was late.".encode()))
     UPLOAD_SECONDS.append(time.monotonic() - started)
@@ -204,9 +158,9 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         api = Api(base, token)
-        browsers = [Browser(base) for _ in range(args.uploaders + 1)]
+        browsers = [Client(base, timeout=600) for _ in range(args.uploaders + 1)]
         for b in browsers:
-            b.login("bench")
+            b.login("bench", PASSWORD)
         _, studies_page = browsers[0].get("/studies")
         study_id = int(re.search(r"/studies/(\d+)", studies_page).group(1))
         statuses: list[int] = []

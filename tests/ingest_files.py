@@ -102,3 +102,21 @@ def tickets_csv(rows: int, *, planted_every: int = 1) -> bytes:
         lines.append(f'{i},Payment {i},"{body}",{PLANTED["requester"]},{PLANTED["requester_email"]},'
                      f"2024-03-{i % 28 + 1:02d}T10:00:00Z,phone,Retirement Services,{i % 5 + 1}")
     return ("\n".join(lines) + "\n").encode()
+
+
+def seed_files() -> dict[str, bytes]:
+    """One small valid file of every format the readers take, for mutation (fuzzing)."""
+    return {
+        "notes.txt": "Interview notes: the café letter took six weeks.\nP1: I called twice.\n".encode(),
+        "notes.md": "# Notes\n\n- caller waited *weeks*\n- résumé sent\n".encode(),
+        "call.vtt": b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Moderator>How did it go?\n\n"
+                    b"00:00:05.000 --> 00:00:09.000\n<v P1>It took months.\n",
+        "call.srt": b"1\n00:00:01,000 --> 00:00:04,000\nMODERATOR: How did it go?\n\n2\n00:00:05,000 --> "
+                    b"00:00:09,000\nP1: It took months.\n",
+        "tickets.csv": 'id,text,channel\n1,"Payment late, café",phone\n2,"Two\nlines",email\n'.encode(),
+        "comments.json": b'[{"id": 1, "text": "slow", "meta": {"stage": "waiting"}}, {"id": 2, "text": "ok"}]',
+        "comments.jsonl": b'{"id": 1, "text": "slow"}\n{"id": 2, "text": "ok"}\n',
+        "tickets.xlsx": xlsx_bytes([["id", "text"], [1, "Payment late"], [2, "Card lost"]]),
+        "interview.docx": docx_bytes(["Moderator: How was it?", "P1: Slow."], table=[["a", "b"]]),
+        "notes.pdf": pdf_bytes(["Interview notes", "The letter took weeks."]),
+    }

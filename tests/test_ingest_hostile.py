@@ -4,7 +4,6 @@ almost-UTF-8 is stored as mojibake."""
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import pytest
@@ -16,7 +15,7 @@ from research_repo.ingest.documents import read_document
 from research_repo.ingest.errors import UnreadableFile
 from research_repo.ingest.records import BadRecord, Record, read_table
 
-from .ingest_files import docx_bytes, pdf_bytes, xlsx_bytes
+from .ingest_files import docx_bytes, seed_files, xlsx_bytes
 
 
 @pytest.fixture
@@ -169,20 +168,7 @@ def test_the_rest_of_a_field_broken_by_a_stray_quote_is_not_stored_as_records():
 
 # ---- property: any mutation of a valid file gets a result or UnreadableFile
 
-SEEDS = {
-    "notes.txt": "Interview notes: the café letter took six weeks.\nP1: I called twice.\n".encode(),
-    "notes.md": "# Notes\n\n- caller waited *weeks*\n- résumé sent\n".encode(),
-    "call.vtt": b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Moderator>How did it go?\n\n"
-                b"00:00:05.000 --> 00:00:09.000\n<v P1>It took months.\n",
-    "call.srt": b"1\n00:00:01,000 --> 00:00:04,000\nMODERATOR: How did it go?\n\n2\n00:00:05,000 --> 00:00:09,000\n"
-                b"P1: It took months.\n",
-    "tickets.csv": 'id,text,channel\n1,"Payment late, café",phone\n2,"Two\nlines",email\n'.encode(),
-    "comments.json": json.dumps([{"id": 1, "text": "slow", "meta": {"stage": "waiting"}}, {"id": 2, "text": "ok"}]).encode(),
-    "comments.jsonl": b'{"id": 1, "text": "slow"}\n{"id": 2, "text": "ok"}\n',
-    "tickets.xlsx": xlsx_bytes([["id", "text"], [1, "Payment late"], [2, "Card lost"]]),
-    "interview.docx": docx_bytes(["Moderator: How was it?", "P1: Slow."], table=[["a", "b"]]),
-    "notes.pdf": pdf_bytes(["Interview notes", "The letter took weeks."]),
-}
+SEEDS = seed_files()
 
 
 @st.composite
