@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import random
-import re
 import resource
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from research_repo.ingest.decode import UTF8_SEQUENCE  # noqa: E402
 from research_repo.ingest.documents import read_document  # noqa: E402
 from research_repo.ingest.errors import UnreadableFile  # noqa: E402
 from research_repo.ingest.records import read_table  # noqa: E402
@@ -36,7 +36,6 @@ from tests.ingest_files import seed_files  # noqa: E402
 
 SEEDS = seed_files()
 RECORDS = (".csv", ".json", ".jsonl", ".xlsx")
-UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:

@@ -114,9 +114,8 @@ def _timed_upload(browser: Client, api: Api, study_id: int, word: str, statuses:
 
 
 def _summary(values: list[float]) -> str:
-    values = sorted(values)
-    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
-    return f"p50 {statistics.median(values):.2f} s, p95 {p95:.2f} s, max {values[-1]:.2f} s (n={len(values)})"
+    return (f"p50 {statistics.median(values):.2f} s, p95 {_p95(values):.2f} s, max {max(values):.2f} s "
+            f"(n={len(values)})")
 
 
 def main() -> None:

@@ -1,14 +1,17 @@
 """Child processes that do not outlive their parent.
 
-A forked child (a reader under limits, a ``reindex --procs`` analyser) inherits the parent's
-open files, including the index writer's lock. If the parent is killed, Linux can signal the
-child (``prctl(PR_SET_PDEATHSIG)``) so it goes too, and the lock with it.
+A forked child (a reader under limits, an import's de-identifier, a ``reindex --procs``
+analyser) inherits the parent's open files, including the index writer's lock. If the parent
+is killed, Linux can signal the child (``prctl(PR_SET_PDEATHSIG)``) so it goes too, and the
+lock with it. ``forked`` is the one way this project forks a worker of its own.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 
 _PR_SET_PDEATHSIG = 1
 _registered = False
@@ -38,3 +41,38 @@ def forked_children_die_with_parent() -> None:
     parent = os.getpid()
     os.register_at_fork(after_in_child=lambda: die_with_parent(parent))
     _registered = True
+
+
+@contextlib.contextmanager
+def forked(target: Callable, *args) -> Iterator[tuple]:
+    """Fork a child that runs ``target(conn, *args)``, answering over ``conn`` (one end of a
+    pipe: nothing goes through a file). The child dies with this process and leaves with
+    ``os._exit``, so none of the parent's atexit handlers, finalizers or buffered files run in
+    it; exit code 1 if ``target`` raised. Yields ``(child, receiver)``; on leaving, the
+    receiver is closed and a child still running is killed, then reaped."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_main, args=(target, sender, os.getpid(), args), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        yield child, receiver
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+
+
+def _child_main(target: Callable, conn, parent: int, args: tuple) -> None:
+    code = 0
+    try:
+        die_with_parent(parent)
+        target(conn, *args)
+        conn.close()
+    except BaseException:  # noqa: BLE001 - the parent sees the pipe close without an answer
+        code = 1
+    finally:
+        os._exit(code)

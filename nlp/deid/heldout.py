@@ -28,7 +28,7 @@ from nlp import evaldata
 from .engine import Deidentifier
 from .evaluate import load_conll, score_predictions
 from .person import PersonTagger
-from .train import _wnut, training_data, word_pieces
+from .train import training_data, word_pieces
 
 
 def _names(labels: list[int], tokens: list[str]) -> set[str]:
@@ -63,12 +63,12 @@ def folds(n_texts: int, k: int, seed: int) -> list[list[int]]:
 
 def run(data: Path, k: int = 5, seed: int = 0, C: float = 0.25) -> dict:
     wnut_path = data / "deid" / "wnut17_train.conll"
-    seqs, labels = _wnut(wnut_path)
     examples = [policy_view(ex) for ex in load_conll(wnut_path)]
-    assert len(examples) == len(seqs)
-    # The synthetic templates, sentences without names and BANKING77 queries, as for the shipped model.
+    # WNUT-17 train first, then the synthetic templates, sentences without names and BANKING77
+    # queries, as for the shipped model.
     all_seqs, all_labels = training_data(wnut_path, data / "themes" / "banking77" / "train.csv", seed=seed)
-    extra_seqs, extra_labels = all_seqs[len(seqs):], all_labels[len(seqs):]
+    n = len(examples)
+    seqs, labels, extra_seqs, extra_labels = all_seqs[:n], all_labels[:n], all_seqs[n:], all_labels[n:]
     pieces = word_pieces()
     lowered = [" " + " ".join(t.lower() for t in toks) + " " for toks in seqs]
     pooled: list = []

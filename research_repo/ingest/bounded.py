@@ -3,8 +3,8 @@
 Every file a person uploads is parsed by ``run``: in a child process forked for that file,
 under a CPU time limit and an address-space limit of what the process already maps plus the
 allowance (``resource.setrlimit``; memory the parent freed but still maps is usable too, so
-the allowance is a floor), and a wall-clock deadline after which it is killed. The
-child runs only the reader, sends its result back and exits without cleanup (``os._exit``). A file
+the allowance is a floor), and a wall-clock deadline after which it is killed. The child
+(``proc.forked``) runs only the reader, sends its result back and exits without cleanup. A file
 that needs more (a PDF with a CMap bomb, a workbook declaring a million columns, JSON with
 ten million records) is refused with a message that says so; the app process is never the
 one that runs out. The parsed text comes back over a pipe, in memory only: nothing is
@@ -18,11 +18,11 @@ that error. Only the exception's type is logged: messages can quote the file.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..proc import forked
 from .errors import UnreadableFile
 
 log = logging.getLogger(__name__)
@@ -77,33 +77,22 @@ def _mapped_bytes() -> int:
         return 0
 
 
-def _child(conn, parent: int, limits: Limits, name: str, what: str, fn: Callable, args: tuple, kwargs: dict) -> None:
-    code = 0
+def _read_in_child(conn, limits: Limits, name: str, what: str, fn: Callable, args: tuple, kwargs: dict) -> None:
+    import resource
+
+    cpu = max(1, int(limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    memory = _mapped_bytes() + int(limits.memory_mb) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     try:
-        import resource
-
-        from ..proc import die_with_parent
-
-        die_with_parent(parent)
-
-        cpu = max(1, int(limits.cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        memory = _mapped_bytes() + int(limits.memory_mb) * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        try:
-            result = ("ok", guarded(name, what, fn, *args, **kwargs))
-        except UnreadableFile as exc:
-            result = ("refused", exc.problem, exc.status)
-        try:
-            conn.send(result)
-        except MemoryError:
-            conn.send(("refused", f"needs more than {limits.memory_mb} MB of memory to read; split it into "
-                       "smaller files.", 413))
-        conn.close()
-    except BaseException:  # noqa: BLE001 - the parent reports a child that did not answer
-        code = 1
-    finally:
-        os._exit(code)  # no atexit handlers, flushes or finalizers of the parent's objects
+        result = ("ok", guarded(name, what, fn, *args, **kwargs))
+    except UnreadableFile as exc:
+        result = ("refused", exc.problem, exc.status)
+    try:
+        conn.send(result)
+    except MemoryError:
+        conn.send(("refused", f"needs more than {limits.memory_mb} MB of memory to read; split it into "
+                   "smaller files.", 413))
 
 
 def run(name: str, what: str, fn: Callable, *args, **kwargs):
@@ -111,12 +100,7 @@ def run(name: str, what: str, fn: Callable, *args, **kwargs):
     limits = _limits
     if not limits.isolate or os.name != "posix":
         return guarded(name, what, fn, *args, **kwargs)
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(sender, os.getpid(), limits, name, what, fn, args, kwargs), daemon=True)
-    child.start()
-    sender.close()
-    try:
+    with forked(_read_in_child, limits, name, what, fn, args, kwargs) as (child, receiver):
         if receiver.poll(limits.wall_seconds):
             try:
                 result = receiver.recv()
@@ -124,11 +108,6 @@ def run(name: str, what: str, fn: Callable, *args, **kwargs):
                 result = None  # the child died before it answered
         else:
             result = "timeout"
-    finally:
-        receiver.close()
-        if child.is_alive():
-            child.kill()
-        child.join(5)
     if result == "timeout":
         raise UnreadableFile(name, f"took more than {limits.wall_seconds:g} s to read; it may be damaged, or too "
                              "large: split it into smaller files.", status=413)

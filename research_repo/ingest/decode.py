@@ -59,7 +59,7 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> tuple[str, st
     return _checked(text, name, "cp1252"), "cp1252"
 
 
-_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 def _mostly_utf8(data: bytes) -> bool:
@@ -67,7 +67,7 @@ def _mostly_utf8(data: bytes) -> bool:
     bytes, not Windows-1252 text, where "é" is one byte and an accented capital is seldom
     followed by the punctuation bytes UTF-8 needs after it. Refusing is the safe side: a
     person can name the encoding on the upload form."""
-    return _UTF8_SEQUENCE.search(data) is not None
+    return UTF8_SEQUENCE.search(data) is not None
 
 
 def _strict(data: bytes, codec: str, name: str, label: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ counts and ids, never a typed value (a flash sits in the signed, unencrypted ses
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
 from datetime import date
@@ -97,6 +98,16 @@ OMB_CONTROL_NUMBER = re.compile(r"\d{4}-\d{4}")  # 3206-0252
 # Speaker roles are never names (a transcript's "P1", "Moderator").
 ROLES = frozenset(ROLE_WORDS.values()) | {f"P{n}" for n in range(1, 1000)}
 _deid_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    # A forked child (a reader, an import's de-identifier) has one thread: a lock another
+    # thread held at the fork would be held there for ever.
+    global _deid_lock
+    _deid_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 _deid: Deidentifier | None = None
 
 

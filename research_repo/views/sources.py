@@ -145,14 +145,15 @@ def _preview(s, study, form):
                                       status))
     upload = ingest.Upload(ingest.display_name(files[0].filename), files[0].read())
     kind = ingest.kind_for(upload.name, SourceKind(form.kind.data) if form.kind.data else None)
-    terms = ingest.study_terms(s, study.id, _settings())
+    settings = _settings()
+    terms = ingest.study_terms(s, study.id, settings)
     end_reads()  # a preview writes nothing: no transaction is held while the engine runs
     if kind in ingest.RECORD_KINDS:
-        shown = ingest.preview.propose_export(terms, _settings(), study, upload, kind, form.encoding.data or None,
+        shown = ingest.preview.propose_export(terms, settings, study, upload, kind, form.encoding.data or None,
                                               _text_columns(form))
         return render_template("sources/preview_export.html", study=study, form=form, preview=shown,
                                empty=EmptyForm())
-    shown = ingest.preview.propose(terms, _settings(), study, upload, kind, form.encoding.data or None)
+    shown = ingest.preview.propose(terms, settings, study, upload, kind, form.encoding.data or None)
     return render_template("sources/preview.html", study=study, form=form, preview=shown, empty=EmptyForm(),
                            kinds=[k.value for k in Kind])
 

@@ -210,15 +210,9 @@ def _prepared_in_child(records: list, start: int, mapping: Mapping, settings: In
     searching and uploading. The child has the parsed records from the fork (memory only) and
     sends back de-identified chunks over a pipe, one at a time: it waits while the pipe is
     full, so it is never far ahead of what is stored. It dies with this process."""
-    import multiprocessing
+    from ...proc import forked
 
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_prepare_child, daemon=True,
-                        args=(sender, os.getpid(), records, start, mapping, settings, stats, shared, terms, scope))
-    child.start()
-    sender.close()
-    try:
+    with forked(_prepare_in_child, records, start, mapping, settings, stats, shared, terms, scope) as (child, receiver):
         while True:
             try:
                 message = receiver.recv()
@@ -229,37 +223,17 @@ def _prepared_in_child(records: list, start: int, mapping: Mapping, settings: In
             if message[0] == "failed":
                 raise RuntimeError(f"de-identifying the records failed: {message[1]}")
             yield message[1:]
-    finally:
-        receiver.close()
-        if child.is_alive():
-            child.kill()
-        child.join(5)
 
 
-def _prepare_child(conn, parent: int, *args) -> None:
-    import threading
-
-    from ...proc import die_with_parent
-    from .. import inputs
-
-    code = 0
+def _prepare_in_child(conn, *args) -> None:
+    # Bulk work: people searching and uploading come first when the cores are busy.
+    os.nice(10)
     try:
-        die_with_parent(parent)
-        # Bulk work: people searching and uploading come first when the cores are busy.
-        os.nice(10)
-        # Another thread may have held these at the fork; this process has no other threads.
-        inputs._deid_lock = threading.Lock()
-        try:
-            for chunk in _prepared_chunks(*args):
-                conn.send(("chunk", *chunk))
-            conn.send(None)
-        except Exception as exc:  # noqa: BLE001 - the type only: a message can quote a record
-            conn.send(("failed", type(exc).__name__))
-        conn.close()
-    except BaseException:  # noqa: BLE001 - the parent sees the pipe close
-        code = 1
-    finally:
-        os._exit(code)
+        for chunk in _prepared_chunks(*args):
+            conn.send(("chunk", *chunk))
+        conn.send(None)
+    except Exception as exc:  # noqa: BLE001 - the type only: a message can quote a record
+        conn.send(("failed", type(exc).__name__))
 
 
 def _interrupt(session: Session, run: ImportRun, what: str) -> None:
