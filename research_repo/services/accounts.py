@@ -70,6 +70,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def now() -> datetime:
+    """The time sign-in controls go by (locks, idle limits): pages that show a lock use it too."""
+    return _now()
+
+
 def _check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", field="password")

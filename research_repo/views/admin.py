@@ -12,7 +12,6 @@ from .. import access
 from ..extensions import db_session, on_refusal
 from ..forms import EmptyForm, NewUserForm, PasswordResetForm, UserUpdateForm, refusals_on
 from ..models import AuditEvent, Role, User
-from ..models._types import utcnow
 from ..services import accounts, inputs
 from ..services.cells import safe_cell
 from ..services.errors import NotFound
@@ -30,7 +29,7 @@ def _page(form, status=200):
         f.is_active.data = user.is_active
         update_forms[user.id] = f
     return render_template("admin/users.html", users=users, form=form, update_forms=update_forms,
-                           empty=EmptyForm(), reset=PasswordResetForm(formdata=None), now=utcnow()), status
+                           empty=EmptyForm(), reset=PasswordResetForm(formdata=None), now=accounts.now()), status
 
 
 @bp.route("/users", methods=["GET", "POST"])
