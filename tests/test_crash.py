@@ -1,10 +1,13 @@
 """Kill the real server (SIGKILL) while people upload and its index writer and job worker are
-busy, three times, then start it again: every acknowledged upload is stored exactly once,
-the server brings the index level with the database by itself, jobs left running by the
-dead server (placements, theme runs) are taken back and finish, and database ids equal index
-ids."""
+busy, three times, then once more in the middle of an index rebuild, then start it again:
+every acknowledged upload is stored exactly once, the server brings the index level with the
+database by itself, jobs left running by the dead server (placements, theme runs) are taken
+back and finish, and database ids equal index ids.
+
+A request that hangs fails the test with the server's thread stacks (``kill -USR1``)."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import random
@@ -19,6 +22,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from research_repo import jobs
+from research_repo.services.outbox import PLACE_JOB
 
 from .http_client import Client
 
@@ -46,20 +52,57 @@ def server_env(tmp_path):
     cli("init")
     cli("users", "create", "rita", "--role", "researcher")
     cli("studies", "create", "Crash", "--service", "Retirement Services", "--by", "rita")
+    # Enough passages before the first kill that a theme run can always start, and that an
+    # index rebuild lasts long enough to be killed in the middle.
+    topics = ["interim pay was late", "the phone line was busy", "the survivor form was confusing",
+              "the website login failed", "the tax withholding was wrong", "the letter never came"]
+    export = tmp_path / "tickets.csv"
+    export.write_text("id,text\n" + "".join(
+        f'{i},"Ticket {i}: {topics[i % len(topics)]}, and I waited {i % 9 + 2} weeks for an answer."\n'
+        for i in range(600)), encoding="utf-8")
+    cli("import", str(export), "--study", "Crash", "--by", "rita", "--text-column", "text", "--id-column", "id",
+        "--no-progress")
     return env, data, cli
 
 
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    server = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2).read()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise AssertionError("the server did not start")
+class Server:
+    """``research-repo serve`` on a free loopback port, its stderr kept for the stacks."""
+
+    def __init__(self, env: dict, log: Path) -> None:
+        self.port = _free_port()
+        self.log = log
+        with log.open("ab") as err:
+            self.process = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=err)
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/login", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.process.kill()
+        raise AssertionError("the server did not start:\n" + self.log.read_text(errors="replace")[-3000:])
+
+    def stacks(self) -> str:
+        """Every thread's stack, as the server prints them on SIGUSR1."""
+        if self.process.poll() is not None:
+            return "(the server had exited)"
+        size = self.log.stat().st_size
+        self.process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        return self.log.read_bytes()[size:].decode(errors="replace")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+@contextlib.contextmanager
+def _stacks_if_stuck(server: Server, what: str):
+    try:
+        yield
+    except (OSError, http.client.HTTPException) as exc:
+        raise AssertionError(f"{what}: {exc!r}; the server's threads:\n{server.stacks()}") from exc
 
 
 def _note(word: str) -> bytes:
@@ -67,17 +110,16 @@ def _note(word: str) -> bytes:
             f"Moderator: Anything else?\nP1: Only that the {word} form asked the same things twice.\n").encode()
 
 
-@pytest.mark.xfail(strict=False, reason="failed 1 run in 6 here under load, cause not yet found; still run and reported")
-def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env):
+def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env, tmp_path):
     env, data, cli = server_env
     rng = random.Random(23)
     acknowledged: list[str] = []
     sent: list[str] = []
     for round_ in range(3):
-        port = _free_port()
-        server = _serve(env, port)
-        client = Client(f"http://127.0.0.1:{port}", timeout=60)
-        client.login("rita", PASSWORD)
+        server = Server(env, tmp_path / "server.log")
+        client = Client(f"http://127.0.0.1:{server.port}", timeout=60)
+        with _stacks_if_stuck(server, "signing in"):
+            client.login("rita", PASSWORD)
         stop = threading.Event()
 
         def upload_until_stopped(round_=round_, client=client, stop=stop) -> None:
@@ -100,21 +142,33 @@ def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env):
                 # A theme run is queued too, for the worker the kill interrupts (the token from
                 # the upload page: the themes page may be slow while three clients upload).
                 time.sleep(1.0)
-                _, page = client.get("/studies/1/upload")
-                status, _ = client.post_form("/studies/1/themes/run", {"csrf_token": client.csrf(page)})
-                assert status == 200, status
+                with _stacks_if_stuck(server, "queueing a theme run"):
+                    _, page = client.get("/studies/1/upload")
+                    status, body = client.post_form("/studies/1/themes/run", {"csrf_token": client.csrf(page)})
+                assert status == 200 or "has not finished yet" in body, status
             time.sleep(rng.uniform(2.0, 4.0))
         finally:
-            server.send_signal(signal.SIGKILL)  # mid-upload, mid-drain, mid-placement
-            server.wait(10)
+            server.kill()  # mid-upload, mid-drain, mid-placement, mid-run
             stop.set()
             for t in threads:
                 t.join(60)
     assert len(acknowledged) >= 6, acknowledged
 
+    # Once more, in the middle of a rebuild: a reader marks the index damaged and the writer
+    # rebuilds it beside the live one (``live.new``); the kill comes while it is being built.
+    index_dir = data / "index"
+    server = Server(env, tmp_path / "server.log")
+    try:
+        (index_dir / "live.damaged").write_text("crash test", encoding="utf-8")
+        deadline = time.monotonic() + 30
+        while not (index_dir / "live.new").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert (index_dir / "live.new").exists(), "the server did not start a rebuild"
+    finally:
+        server.kill()
+
     # Started again, the server finishes what the dead ones left, by itself.
-    port = _free_port()
-    server = _serve(env, port)
+    server = Server(env, tmp_path / "server.log")
     db_path = data / "research_repo.sqlite3"
     try:
         deadline = time.monotonic() + 90
@@ -122,22 +176,29 @@ def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env):
             with sqlite3.connect(db_path) as conn:
                 outbox = conn.execute("SELECT count(*) FROM index_outbox").fetchone()[0]
                 unfinished = conn.execute("SELECT count(*) FROM job WHERE status IN ('queued', 'running')").fetchone()[0]
-            if outbox == 0 and unfinished == 0:
+            if outbox == 0 and unfinished == 0 and (index_dir / "live").is_dir() and not (
+                    index_dir / "live.damaged").exists():
                 break
             time.sleep(0.5)
-        assert (outbox, unfinished) == (0, 0), "the restarted server did not catch up"
+        assert (outbox, unfinished) == (0, 0), "the restarted server did not catch up:\n" + server.stacks()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(20)
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(20)
     with sqlite3.connect(db_path) as conn:
         stored = {word: conn.execute("SELECT count(*) FROM source WHERE text LIKE ?", (f"%{word}%",)).fetchone()[0]
                   for word in sent}
-        failed_jobs = conn.execute("SELECT count(*) FROM job WHERE status = 'failed'").fetchone()[0]
+        failed_jobs = conn.execute("SELECT kind, attempts, error FROM job WHERE status = 'failed'").fetchall()
         runs = [status for (status,) in conn.execute("SELECT status FROM theme_run ORDER BY id")]
+        placements = conn.execute("SELECT count(*) FROM job WHERE kind = ? AND status = 'done'", (PLACE_JOB,)).fetchone()[0]
     lost = [w for w in acknowledged if stored[w] != 1]
     assert not lost, f"acknowledged uploads lost or duplicated: {lost}"
     assert all(n <= 1 for n in stored.values()), "an upload was stored twice"
-    assert failed_jobs == 0
-    assert runs == ["done", "done"], runs  # the theme runs the kills interrupted finished after the restart
+    # A job is taken back after each kill; one that every server died under MAX_ATTEMPTS times
+    # (a poison pill, as far as the worker can tell) stops with that said, and nothing else fails.
+    assert all(attempts >= jobs.MAX_ATTEMPTS and error.startswith(f"Stopped {attempts} times")
+               for _kind, attempts, error in failed_jobs), failed_jobs
+    assert len(failed_jobs) <= 1, failed_jobs
+    assert runs.count("done") >= 1 and runs.count("done") + len(failed_jobs) == len(runs), runs
+    assert placements >= 1  # the uploads after a finished run were placed on its themes
     check = cli("reindex", "--check")
     assert "0 passages missing from the index, 0 in the index but not the database" in check

@@ -2,8 +2,11 @@
 (waitress, with the embedded worker and index writer) and `worker`."""
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 import click
@@ -22,6 +25,13 @@ from .common import app_from_environment, fail, require_schema
 
 
 DEMO_MARKER = ".research-repo-demo"
+
+
+def stacks_on_signal() -> None:
+    """``kill -USR1 PID`` prints every thread's stack to stderr: how to see where a server or
+    worker that stopped answering is waiting, without stopping it (no request data is printed)."""
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
 
 
 def initialize(app: Flask, *, admin_username: str | None, admin_password: str | None, admin_name: str | None) -> list[str]:
@@ -55,6 +65,7 @@ def serve_app(app: Flask, host: str, port: int, threads: int) -> None:
     import waitress
 
     require_schema(app)
+    stacks_on_signal()
     with get_db(app).writing() as session:
         # Imports whose process died (kill -9, power loss) are marked resumable.
         ingest.mark_interrupted(session)
@@ -168,6 +179,7 @@ def worker_command(until_idle: bool, poll: float) -> None:
     """Run background jobs (imports, reindexing, theme runs)."""
     app = current_app._get_current_object()
     require_schema(app)
+    stacks_on_signal()
     if until_idle:
         done = jobs.Worker(app, poll_seconds=poll).run(until_idle=True)
         drained = indexer.drain_all(app)
