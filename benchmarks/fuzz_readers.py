@@ -1,6 +1,6 @@
 """Mutated files through the readers the upload path uses, counted.
 
-    python benchmarks/fuzz_readers.py [--files 11000] [--seed 0]
+    python benchmarks/fuzz_readers.py [--files 11000] [--seed 0] [--json]
 
 Seed files of every format we read (txt, md, vtt, srt, docx, pdf, csv, json, jsonl, xlsx,
 built by tests/ingest_files.py) are mutated at random, deterministically from ``--seed``:
@@ -13,11 +13,14 @@ Printed, as "tried N, failed M": unhandled exceptions (anything but the reader's
 ``UnreadableFile``), files that took over 10 s, accepted text decoded as Windows-1252 though
 it holds valid multi-byte UTF-8 (mojibake), and the largest peak memory of a reader child (max RSS). The
 anchor, in the same run, is the seed files read unmutated: their mean time per file.
+``--json`` adds the counts as one JSON line at the end (``tests/test_fuzz_corpus.py`` runs
+1,500 files so in every test run).
 """
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import random
 import resource
 import sys
@@ -71,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=11000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the counts as one JSON line at the end")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -118,6 +122,10 @@ def main() -> None:
           "included (goal <= 512 MB)")
     print(f"mean per file {total / n * 1000:.1f} ms; anchor (the seed files unmutated) {anchor * 1000:.1f} ms; "
           f"ratio {total / n / anchor:.2f}x")
+    if args.json:
+        print(json.dumps({"tried": n, "accepted": accepted, "refused": refused, "unhandled": sorted(set(unhandled)),
+                          "over_10_s": len(slow), "slowest_s": slowest, "mojibake": mojibake,
+                          "child_peak_mb": child_peak_mb}))
 
 
 if __name__ == "__main__":
