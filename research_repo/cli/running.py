@@ -30,8 +30,13 @@ DEMO_MARKER = ".research-repo-demo"
 def stacks_on_signal() -> None:
     """``kill -USR1 PID`` prints every thread's stack to stderr: how to see where a server or
     worker that stopped answering is waiting, without stopping it (no request data is printed)."""
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    if not hasattr(signal, "SIGUSR1"):
+        return
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return  # no file descriptor to print to (a test's captured stderr)
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
 
 
 def initialize(app: Flask, *, admin_username: str | None, admin_password: str | None, admin_name: str | None) -> list[str]:
