@@ -419,3 +419,20 @@ def test_an_upload_is_indexed_before_the_rest_of_a_bulk_import(app, client, corp
     assert indexer.drain(app, bulk_batch=10) == 10 and waiting(True) == before - 10  # then bulk, in small batches
     indexer.drain_all(app)
     assert waiting(True) == 0
+
+
+def test_bulk_batches_are_sized_by_time_not_rows(app, corpus, db):
+    """An upload during an import waits for the bulk batch in hand: on a busy machine a fixed
+    500 rows took seconds. The writer sizes the next bulk batch from the last one's rate."""
+    study, _ = corpus
+    stats: dict = {}
+    assert indexer.drain(app, stats=stats) >= 0 and not stats.get("bulk")  # nothing bulk waiting
+    # 500 rows in 4 s (a loaded machine): the next batch halves toward the 62 rows of 0.5 s.
+    assert indexer.next_bulk_batch(500, 500, 4.0) == 281
+    sizes = [500]
+    for _ in range(6):
+        sizes.append(indexer.next_bulk_batch(sizes[-1], sizes[-1], sizes[-1] / 125))  # 125 rows/s
+    assert sizes[-1] <= 70 and sizes == sorted(sizes, reverse=True)
+    # An idle machine grows it again, to at most 2,000; never below 50.
+    assert indexer.next_bulk_batch(62, 62, 0.01) == 1581 and indexer.next_bulk_batch(1581, 1581, 0.01) == 2000
+    assert indexer.next_bulk_batch(50, 50, 60.0) == 50

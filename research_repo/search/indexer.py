@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask
 from sqlalchemy import delete, false, func, select, true
@@ -23,11 +24,13 @@ from .documents import all_documents, documents
 log = logging.getLogger(__name__)
 
 
-def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: bool = False) -> int:
+def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: bool = False,
+          stats: dict | None = None) -> int:
     """Apply up to ``batch`` outbox rows that people are waiting for, or when there are none,
     up to ``bulk_batch`` rows of bulk work (an import's, a theme run's): so an upload made
     during a 20,000-record import waits for one small bulk batch at most, not for the whole
-    import. Returns how many were applied (0: nothing to do or another writer is busy)."""
+    import. Returns how many were applied (0: nothing to do or another writer is busy);
+    ``stats["bulk"]`` is set when they were bulk rows."""
     engine = backend(app)
     db = get_db(app)
     with engine.writer_lock(blocking=blocking) as locked:
@@ -41,6 +44,8 @@ def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: boo
             rows = session.execute(wanted.where(IndexOutbox.bulk == false()).limit(batch)).all()
             if not rows:
                 rows = session.execute(wanted.where(IndexOutbox.bulk == true()).limit(bulk_batch)).all()
+                if stats is not None:
+                    stats["bulk"] = bool(rows)
             if not rows:
                 return 0
             last_op: dict[int, OutboxOp] = {}
@@ -122,12 +127,26 @@ def consistency(app: Flask) -> tuple[set[int], set[int]]:
     return in_db - in_index, in_index - in_db
 
 
+BULK_BATCH_SECONDS = 0.5
+
+
+def next_bulk_batch(current: int, applied: int, seconds: float, *, target: float = BULK_BATCH_SECONDS) -> int:
+    """The next bulk batch size: as many rows as the last batch's rate applies in ``target``
+    seconds (halfway there from ``current``, between 50 and 2,000). An upload arriving during
+    an import waits for the bulk batch in hand, so that batch should take about as long on a
+    busy machine as on an idle one, not a fixed number of rows."""
+    wanted = applied / max(seconds, 1e-3) * target
+    return int(min(2000, max(50, (current + wanted) / 2)))
+
+
 class IndexWriterThread:
-    """Polls the outbox and drains it; one per process that writes (serve, worker)."""
+    """Polls the outbox and drains it; one per process that writes (serve, worker). Bulk rows
+    go in batches sized to take about ``BULK_BATCH_SECONDS`` each (``next_bulk_batch``)."""
 
     def __init__(self, app: Flask, *, poll_seconds: float = 0.2) -> None:
         self.app = app
         self.poll_seconds = poll_seconds
+        self.bulk_batch = 500
         self._stop = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -145,8 +164,12 @@ class IndexWriterThread:
         failures = 0
         while not self._stop.is_set():
             try:
+                stats: dict = {}
+                started = time.monotonic()
                 with self.app.app_context():
-                    done = drain(self.app)
+                    done = drain(self.app, bulk_batch=self.bulk_batch, stats=stats)
+                if stats.get("bulk"):
+                    self.bulk_batch = next_bulk_batch(self.bulk_batch, done, time.monotonic() - started)
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - keep the writer alive; log the type only
                 # A full or read-only disk fails every rebuild: wait longer each time (up to a
