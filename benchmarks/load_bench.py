@@ -33,7 +33,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,16 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from nlp import evaldata  # noqa: E402
-from tests.http_client import Client  # noqa: E402
+from tests.http_client import CLI, Client, Server  # noqa: E402
 
 PASSWORD = "load-bench-passphrase-2026"
-CLI = str(Path(sys.executable).with_name("research-repo"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Api:
@@ -139,23 +131,16 @@ def main() -> None:
     run("studies", "create", "Load bench", "--service", "Retirement Services",
         "--purpose", "Load benchmark", "--by", "bench")
     token = run("users", "token", "bench", "--name", "load bench").strip().splitlines()[-1]
-    port = _free_port()
     log_path = data_dir / "server.log"
-    log_file = log_path.open("w")
     worker = None
     if args.separate_worker:
         env["RESEARCH_REPO_EMBEDDED_WORKER"] = "false"
-        worker = subprocess.Popen([CLI, "worker", "--poll", "0.2"], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-    server = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "16"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=log_file, text=True)
-    base = f"http://127.0.0.1:{port}"
+        with log_path.open("ab") as log_file:
+            worker = subprocess.Popen([CLI, "worker", "--poll", "0.2"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=log_file)
+    server = Server(env, log_path, "--threads", "16")
+    base = server.base
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/login", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.2)
         api = Api(base, token)
         browsers = [Client(base, timeout=600) for _ in range(args.uploaders + 1)]
         for b in browsers:
@@ -217,12 +202,7 @@ def main() -> None:
         if worker is not None:
             worker.terminate()
             worker.wait(20)
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log_file.close()
+        server.stop()
         log = log_path.read_text(errors="replace")
         for what in ("Traceback", "damaged", "rebuilt", "database is locked"):
             print(f"server log lines with {what!r}: {log.count(what)}")

@@ -1,13 +1,70 @@
 """A browser's part over real HTTP, for tests and benchmarks that drive a running server:
-cookies, CSRF tokens read from pages, sign-in and multipart uploads (standard library only)."""
+cookies, CSRF tokens read from pages, sign-in and multipart uploads; and the server itself,
+``research-repo serve`` on a free loopback port (standard library only)."""
 from __future__ import annotations
 
 import http.cookiejar
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
+
+CLI = str(Path(sys.executable).with_name("research-repo"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``research-repo serve`` on a free loopback port with ``env``, its stderr appended to
+    ``log`` (for the thread stacks it prints on SIGUSR1); returns once /login answers."""
+
+    def __init__(self, env: dict, log: Path, *args: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("ab") as err:
+            self.process = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                                            env=env, stdout=subprocess.DEVNULL, stderr=err)
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(self.base + "/login", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.process.kill()
+        raise AssertionError("the server did not start:\n" + self.log.read_text(errors="replace")[-3000:])
+
+    def stacks(self) -> str:
+        """Every thread's stack, as the server prints them on SIGUSR1."""
+        if self.process.poll() is not None:
+            return "(the server had exited)"
+        size = self.log.stat().st_size
+        self.process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        return self.log.read_bytes()[size:].decode(errors="replace")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM, as an operator stops it; killed if it has not gone in 20 s."""
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 class Client:

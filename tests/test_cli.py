@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from research_repo.extensions import get_db
 from research_repo.models import LearningAgendaQuestion, Passage, Role, Source, Study, Theme, User
 
 from .helpers import TEST_SECRET
+from .http_client import free_port
 
 
 def _invoke(app, *args, **kwargs):
@@ -169,16 +169,10 @@ def test_worker_runs_queued_jobs(app, db):
     assert ran == [1, 2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_answers_with_a_production_server(tmp_path):
     env = _env(tmp_path)
     subprocess.run([sys.executable, "-m", "research_repo.cli", "init"], env=env, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "research_repo.cli", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

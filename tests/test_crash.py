@@ -11,31 +11,19 @@ import contextlib
 import http.client
 import os
 import random
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from research_repo import jobs
 from research_repo.services.outbox import PLACE_JOB
 
-from .http_client import Client
+from .http_client import CLI, Client, Server
 
 PASSWORD = "crash-test-passphrase-2026"
-CLI = str(Path(sys.executable).with_name("research-repo"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -65,38 +53,6 @@ def server_env(tmp_path):
     return env, data, cli
 
 
-class Server:
-    """``research-repo serve`` on a free loopback port, its stderr kept for the stacks."""
-
-    def __init__(self, env: dict, log: Path) -> None:
-        self.port = _free_port()
-        self.log = log
-        with log.open("ab") as err:
-            self.process = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=env,
-                                            stdout=subprocess.DEVNULL, stderr=err)
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/login", timeout=2).read()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.process.kill()
-        raise AssertionError("the server did not start:\n" + self.log.read_text(errors="replace")[-3000:])
-
-    def stacks(self) -> str:
-        """Every thread's stack, as the server prints them on SIGUSR1."""
-        if self.process.poll() is not None:
-            return "(the server had exited)"
-        size = self.log.stat().st_size
-        self.process.send_signal(signal.SIGUSR1)
-        time.sleep(1.0)
-        return self.log.read_bytes()[size:].decode(errors="replace")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-
 @contextlib.contextmanager
 def _stacks_if_stuck(server: Server, what: str):
     try:
@@ -117,7 +73,7 @@ def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env, tm
     sent: list[str] = []
     for round_ in range(3):
         server = Server(env, tmp_path / "server.log")
-        client = Client(f"http://127.0.0.1:{server.port}", timeout=60)
+        client = Client(server.base, timeout=60)
         with _stacks_if_stuck(server, "signing in"):
             client.login("rita", PASSWORD)
         stop = threading.Event()
@@ -182,8 +138,7 @@ def test_killing_the_server_mid_work_loses_and_duplicates_nothing(server_env, tm
             time.sleep(0.5)
         assert (outbox, unfinished) == (0, 0), "the restarted server did not catch up:\n" + server.stacks()
     finally:
-        server.process.send_signal(signal.SIGTERM)
-        server.process.wait(20)
+        server.stop()
     with sqlite3.connect(db_path) as conn:
         stored = {word: conn.execute("SELECT count(*) FROM source WHERE text LIKE ?", (f"%{word}%",)).fetchone()[0]
                   for word in sent}

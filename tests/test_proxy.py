@@ -19,6 +19,7 @@ from sqlalchemy import select
 from research_repo.models import AuditEvent, Role
 
 from .helpers import PASSWORD, TEST_SECRET
+from .http_client import free_port
 
 # A minimal forwarding proxy, as nginx's proxy_pass with proxy_add_x_forwarded_for does it.
 PROXY = textwrap.dedent("""
@@ -51,12 +52,6 @@ PROXY = textwrap.dedent("""
 
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Forward).serve_forever()
 """)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(port: int) -> None:
@@ -100,7 +95,7 @@ class Browser:
 @pytest.mark.skipif(sys.platform != "linux", reason="needs 127.0.0.2 and 127.0.0.3 as source addresses")
 def test_per_client_limit_sees_real_clients_behind_a_proxy(data_dir, make_user, db):
     make_user("alex", Role.RESEARCHER)
-    app_port, proxy_port = _free_port(), _free_port()
+    app_port, proxy_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESEARCH_REPO_")}
     env.update(RESEARCH_REPO_ENVIRONMENT="test", RESEARCH_REPO_SECRET_KEY=TEST_SECRET,
                RESEARCH_REPO_DATA_DIR=str(data_dir), RESEARCH_REPO_TRUSTED_PROXIES="1",

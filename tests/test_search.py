@@ -424,7 +424,6 @@ def test_an_upload_is_indexed_before_the_rest_of_a_bulk_import(app, client, corp
 def test_bulk_batches_are_sized_by_time_not_rows(app, corpus, db):
     """An upload during an import waits for the bulk batch in hand: on a busy machine a fixed
     500 rows took seconds. The writer sizes the next bulk batch from the last one's rate."""
-    study, _ = corpus
     stats: dict = {}
     assert indexer.drain(app, stats=stats) >= 0 and not stats.get("bulk")  # nothing bulk waiting
     # 500 rows in 4 s (a loaded machine): the next batch halves toward the 62 rows of 0.5 s.
