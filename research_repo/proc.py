@@ -17,6 +17,24 @@ _PR_SET_PDEATHSIG = 1
 _registered = False
 
 
+def single_threaded_blas() -> None:
+    """Linear algebra (OpenBLAS, under numpy and scipy) runs on its calling thread only, in
+    this process and the ones it starts. For a process that forks while its other threads
+    work, as ``serve`` and ``worker`` do (a reader child per upload, beside a theme run):
+    OpenBLAS's fork handler stops its thread pool and can wait forever for a pool thread that
+    is finishing another thread's multiplication (OpenBLAS issues 2270 and 5520 are of this
+    kind). The forking thread holds the GIL meanwhile, so the whole server stops answering:
+    seen here about 1 crash-test run in 7, with the stack in ``blas_thread_shutdown_`` under
+    ``fork()``. With one BLAS thread the pool never runs a call, and there is nothing to wait
+    for. A theme run's multiplications then use one core, which a busy server shares anyway."""
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # any OpenBLAS loaded from now on starts so
+    import numpy  # noqa: F401 - load numpy's and scipy's OpenBLAS now, so the limit reaches both
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def die_with_parent(parent: int | None = None) -> None:
     """Call in a forked child: be killed when the thread that forked it ends (Linux only).
     ``parent``: the parent's pid, to catch a parent that died before the call."""

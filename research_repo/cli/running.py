@@ -14,7 +14,7 @@ from flask import Flask, current_app
 from flask.cli import ScriptInfo, with_appcontext
 from sqlalchemy import select
 
-from .. import config, create_app, jobs, schema
+from .. import config, create_app, jobs, proc, schema
 from ..extensions import get_db
 from ..search import indexer
 from ..search.indexer import IndexWriterThread
@@ -71,6 +71,7 @@ def serve_app(app: Flask, host: str, port: int, threads: int) -> None:
 
     require_schema(app)
     stacks_on_signal()
+    proc.single_threaded_blas()  # before any thread starts: request threads fork readers
     with get_db(app).writing() as session:
         # Imports whose process died (kill -9, power loss) are marked resumable.
         ingest.mark_interrupted(session)
@@ -185,6 +186,7 @@ def worker_command(until_idle: bool, poll: float) -> None:
     app = current_app._get_current_object()
     require_schema(app)
     stacks_on_signal()
+    proc.single_threaded_blas()  # as in serve: its jobs fork children while other threads run
     if until_idle:
         done = jobs.Worker(app, poll_seconds=poll).run(until_idle=True)
         drained = indexer.drain_all(app)
