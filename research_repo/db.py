@@ -1,7 +1,9 @@
 """Engine, sessions and the declarative base; imports nothing else from the app."""
 from __future__ import annotations
 
+import collections
 import sqlite3
+import threading
 from contextlib import contextmanager
 from collections.abc import Iterator
 
@@ -51,15 +53,71 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_B
         cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
+    gate = WriteGate(busy_timeout_ms / 1000)
+
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn) -> None:
         # A deferred transaction that reads and then writes cannot wait for the lock
         # (SQLite answers SQLITE_BUSY at once to avoid deadlock), so write sessions
         # take the write lock when they begin; read sessions stay deferred and never block.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        gated = mode == "IMMEDIATE" and gate.enter()
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            if gated:
+                gate.leave()
+            raise
+        if gated:
+            conn.info["write_gate"] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _sqlite_end(conn) -> None:
+        if conn.info.pop("write_gate", False):
+            gate.leave()
 
     return engine
+
+
+class WriteGate:
+    """This process's writers take SQLite's write lock in the order they asked for it.
+
+    SQLite's own wait for a busy lock is polling: a waiter sleeps up to 100 ms between tries,
+    so a thread that commits and begins again at once (an import storing chunk after chunk)
+    takes the lock back before the sleepers wake, and an upload waited behind many chunks.
+    Here a writer queues first: the one that just committed goes behind those already waiting.
+    SQLite's lock still decides between processes (``serve`` beside a ``worker``). A thread
+    that already holds the gate, or one that waited the whole busy timeout, goes straight to
+    SQLite, which then answers as it did without the gate ("database is locked")."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: collections.deque[object] = collections.deque()
+        self._holder: int | None = None
+
+    def enter(self) -> bool:
+        me = threading.get_ident()
+        with self._cond:
+            if self._holder == me:
+                return False
+            ticket = object()
+            self._queue.append(ticket)
+            if not self._cond.wait_for(lambda: self._holder is None and self._queue[0] is ticket, self._timeout):
+                self._queue.remove(ticket)
+                if self._holder not in {t.ident for t in threading.enumerate()}:
+                    self._holder = None  # its thread ended inside a transaction: free the gate
+                self._cond.notify_all()
+                return False
+            self._queue.popleft()
+            self._holder = me
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._holder = None
+            self._cond.notify_all()
 
 
 class Database:

@@ -66,6 +66,61 @@ def test_write_sessions_serialize_read_then_write(db):
         assert s.execute(text("SELECT n FROM counter")).scalar_one() == 8
 
 
+def test_a_writer_that_begins_again_at_once_does_not_starve_another(db):
+    """An import stores chunk after chunk, each commit followed at once by the next BEGIN. With
+    SQLite's polling wait, an upload waiting meanwhile took the lock only when a poll fell in a
+    gap, and waited behind the whole import; writers of one process now take turns in order."""
+    _counter(db)
+    order: list[str] = []
+    started = threading.Event()
+
+    def bulk() -> None:
+        for i in range(40):
+            with db.writing() as s:
+                s.execute(text("UPDATE counter SET n = n + 1"))
+                order.append(f"bulk{i}")
+                started.set()
+                time.sleep(0.02)  # a chunk's inserts
+
+    def upload() -> None:
+        started.wait(5)
+        time.sleep(0.05)  # arrives while a chunk is being stored
+        with db.writing() as s:
+            s.execute(text("UPDATE counter SET n = n + 1000"))
+            order.append("upload")
+
+    threads = [threading.Thread(target=bulk), threading.Thread(target=upload)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert "upload" in order and len(order) == 41
+    # Behind the chunk it found (about the third) and at most one more, not behind all forty.
+    assert order.index("upload") <= 6, order
+    with db.read_session() as s:
+        assert s.execute(text("SELECT n FROM counter")).scalar_one() == 1040
+
+
+def test_a_write_session_inside_another_in_one_thread_fails_as_before(db):
+    """The gate is not re-entered: a second write transaction in the thread that holds the lock
+    gets SQLite's own answer after its busy timeout, not a wait that never ends."""
+    from research_repo.db import Database
+
+    quick = Database(db.url, busy_timeout_ms=200)
+    try:
+        with quick.writing() as outer:
+            outer.execute(text("CREATE TABLE t (n INTEGER)"))
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="locked"):
+                with quick.writing() as inner:
+                    inner.execute(text("INSERT INTO t VALUES (1)"))
+            assert time.monotonic() - started < 5
+        with quick.writing() as again:  # the gate was left open
+            again.execute(text("INSERT INTO t VALUES (2)"))
+    finally:
+        quick.dispose()
+
+
 def test_readers_do_not_wait_for_a_writer(db):
     _counter(db)
     writer = db.write_session()
