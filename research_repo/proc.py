@@ -28,9 +28,12 @@ def single_threaded_blas() -> None:
     ``fork()``. With one BLAS thread the pool never runs a call, and there is nothing to wait
     for. A theme run's multiplications then use one core, which a busy server shares anyway."""
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # any OpenBLAS loaded from now on starts so
-    import numpy  # noqa: F401 - load numpy's and scipy's OpenBLAS now, so the limit reaches both
-    import scipy.linalg  # noqa: F401
+    import importlib
+
     from threadpoolctl import threadpool_limits
+
+    for module in ("numpy", "scipy.linalg"):  # load both OpenBLAS copies now, so the limit reaches them
+        importlib.import_module(module)
 
     threadpool_limits(limits=1, user_api="blas")
 
