@@ -1,9 +1,10 @@
 """Child processes that do not outlive their parent.
 
-A forked child (a reader under limits, an import's de-identifier, a ``reindex --procs``
-analyser) inherits the parent's open files, including the index writer's lock. If the parent
-is killed, Linux can signal the child (``prctl(PR_SET_PDEATHSIG)``) so it goes too, and the
-lock with it. ``forked`` is the one way this project forks a worker of its own.
+A child (a reader under limits, an import's de-identifier) comes from a fork server, never
+from a fork of the asking process and its threads (``forked``; why in ``_children``). A
+``reindex --procs`` analyser is forked from the command's single thread and inherits its open
+files, including the index writer's lock. If the parent is killed, Linux signals the child
+(``prctl(PR_SET_PDEATHSIG)``) so it goes too, and the lock with it.
 """
 from __future__ import annotations
 
@@ -64,18 +65,57 @@ def forked_children_die_with_parent() -> None:
     _registered = True
 
 
+# What the fork server imports once, so the children it forks start with them loaded. A child
+# also runs the top level of its parent's main script again (multiprocessing does, for a
+# script's functions to be found): ``research-repo``'s is one import of research_repo.cli, and
+# a script that starts children keeps its top level to imports and its work under
+# ``if __name__ == "__main__"``.
+FORK_SERVER_PRELOAD = ["research_repo.cli", "research_repo.ingest.bounded", "research_repo.ingest.documents",
+                       "research_repo.ingest.records", "research_repo.services.ingest.imports"]
+_context = None
+
+
+def _children():
+    """Where ``forked`` children come from. On Linux a fork server: one process started clean
+    (a new interpreter, by fork and exec, which is safe beside threads) that forks the
+    children from its single thread. Forking the server itself, with request threads, a job
+    worker and an index writer running, hung in two ways here: OpenBLAS's fork handler
+    waiting for a pool thread (see ``single_threaded_blas``), and CPython 3.11's child
+    waiting in ``PyOS_AfterFork_Child`` for an interpreter lock another thread held at the
+    fork (CPython issue 112275, fixed in 3.12). The fork server ends when this process does."""
+    global _context
+    if _context is None:
+        import multiprocessing
+
+        if sys.platform.startswith("linux"):
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(FORK_SERVER_PRELOAD)
+        else:
+            context = multiprocessing.get_context("fork")
+        _context = context
+    return _context
+
+
+def start_fork_server() -> None:
+    """Start the fork server now (``serve``, ``worker``: before their threads), so the first
+    upload does not wait for it to load."""
+    if _children().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 @contextlib.contextmanager
 def forked(target: Callable, *args) -> Iterator[tuple]:
-    """Fork a child that runs ``target(conn, *args)``, answering over ``conn`` (one end of a
-    pipe: nothing goes through a file). The child dies with this process and leaves with
-    ``os._exit``, so none of the parent's atexit handlers, finalizers or buffered files run in
-    it; exit code 1 if ``target`` raised. Yields ``(child, receiver)``; on leaving, the
-    receiver is closed and a child still running is killed, then reaped."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
+    """Start a child that runs ``target(conn, *args)`` (a module-level function; the
+    arguments are pickled to it), answering over ``conn`` (one end of a pipe: nothing goes
+    through a file). The child dies with this process and leaves with ``os._exit``, so no
+    atexit handler, finalizer or buffered file runs in it; exit code 1 if ``target`` raised.
+    Yields ``(child, receiver)``; on leaving, the receiver is closed and a child still
+    running is killed, then reaped."""
+    ctx = _children()
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_main, args=(target, sender, os.getpid(), args), daemon=True)
+    child = ctx.Process(target=_child_main, args=(target, sender, args), daemon=True)
     child.start()
     sender.close()
     try:
@@ -87,9 +127,14 @@ def forked(target: Callable, *args) -> Iterator[tuple]:
         child.join(5)
 
 
-def _child_main(target: Callable, conn, parent: int, args: tuple) -> None:
+def _child_main(target: Callable, conn, args: tuple) -> None:
     code = 0
     try:
+        # Its parent is the fork server, which ends when the process that asked for the child
+        # does; a parent already gone (pid 1 adopted it) means that happened before this call.
+        parent = os.getppid()
+        if parent == 1:
+            os._exit(1)
         die_with_parent(parent)
         target(conn, *args)
         conn.close()

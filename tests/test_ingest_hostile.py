@@ -111,18 +111,19 @@ def test_a_file_taking_longer_than_allowed_is_stopped(limits):
     assert err.value.status == 413 and "took more than 0.2 s" in err.value.message
 
 
-def test_readers_run_in_a_child_process(limits):
-    """The parse happens in a forked child: a reader that would take the app process down
-    (here: one that exits) takes only the child."""
+def _exits(*_args, **_kwargs):
     import os
 
+    os._exit(3)
+
+
+def test_readers_run_in_a_child_process(limits):
+    """The parse happens in a child process: a reader that would take the app process down
+    (here: one that exits) takes only the child."""
     from research_repo.ingest import documents
 
-    def exits(*_args, **_kwargs):
-        os._exit(3)
-
     with pytest.raises(UnreadableFile, match="needs more than"):
-        bounded.run("notes.txt", "a txt file", exits)
+        bounded.run("notes.txt", "a txt file", _exits)
     assert documents.read_document("notes.txt", b"still here").text == "still here"
 
 

@@ -71,7 +71,8 @@ def serve_app(app: Flask, host: str, port: int, threads: int) -> None:
 
     require_schema(app)
     stacks_on_signal()
-    proc.single_threaded_blas()  # before any thread starts: request threads fork readers
+    proc.single_threaded_blas()  # before any thread starts (see proc)
+    proc.start_fork_server()
     with get_db(app).writing() as session:
         # Imports whose process died (kill -9, power loss) are marked resumable.
         ingest.mark_interrupted(session)
@@ -186,7 +187,8 @@ def worker_command(until_idle: bool, poll: float) -> None:
     app = current_app._get_current_object()
     require_schema(app)
     stacks_on_signal()
-    proc.single_threaded_blas()  # as in serve: its jobs fork children while other threads run
+    proc.single_threaded_blas()  # as in serve: its jobs start children while other threads run
+    proc.start_fork_server()
     if until_idle:
         done = jobs.Worker(app, poll_seconds=poll).run(until_idle=True)
         drained = indexer.drain_all(app)

@@ -1,7 +1,7 @@
 """Reading untrusted files in bounded time and memory, with the reader's own error for anything.
 
-Every file a person uploads is parsed by ``run``: in a child process forked for that file,
-under a CPU time limit and an address-space limit of what the process already maps plus the
+Every file a person uploads is parsed by ``run``: in a child process started for that file
+(``proc.forked``: forked by a fork server, with the file's bytes sent to it over a pipe), under a CPU time limit and an address-space limit of what the process already maps plus the
 allowance (``resource.setrlimit``; memory the parent freed but still maps is usable too, so
 the allowance is a floor), and a wall-clock deadline after which it is killed. The child
 (``proc.forked``) runs only the reader, sends its result back and exits without cleanup. A file
@@ -40,6 +40,7 @@ class Limits:
 
 
 _limits = Limits()
+_peak_child_kb = 0
 
 
 def configure(limits: Limits) -> None:
@@ -80,6 +81,7 @@ def _mapped_bytes() -> int:
 def _read_in_child(conn, limits: Limits, name: str, what: str, fn: Callable, args: tuple, kwargs: dict) -> None:
     import resource
 
+    configure(limits)  # the child comes from the fork server, not from the configured process
     cpu = max(1, int(limits.cpu_seconds))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     memory = _mapped_bytes() + int(limits.memory_mb) * 2**20
@@ -89,7 +91,7 @@ def _read_in_child(conn, limits: Limits, name: str, what: str, fn: Callable, arg
     except UnreadableFile as exc:
         result = ("refused", exc.problem, exc.status)
     try:
-        conn.send(result)
+        conn.send((*result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
     except MemoryError:
         conn.send(("refused", f"needs more than {limits.memory_mb} MB of memory to read; split it into "
                    "smaller files.", 413))
@@ -116,6 +118,17 @@ def run(name: str, what: str, fn: Callable, *args, **kwargs):
         raise UnreadableFile(name, f"needs more than {limits.cpu_seconds} s of processing or {limits.memory_mb} MB "
                              "of memory to read; it may be damaged, or too large: split it into smaller files.",
                              status=413)
+    global _peak_child_kb
     if result[0] == "refused":
+        if len(result) > 3:
+            _peak_child_kb = max(_peak_child_kb, result[3])
         raise UnreadableFile(name, result[1], status=result[2])
+    _peak_child_kb = max(_peak_child_kb, result[2])
     return result[1]
+
+
+def peak_child_mb() -> float:
+    """The largest peak memory (max RSS) a reader child of this process reported, in MB;
+    pages it shares with the fork server count. The children are the fork server's, so the
+    operating system's count of this process's children does not see them."""
+    return _peak_child_kb / 1024

@@ -205,9 +205,9 @@ def _prepared_chunks(records: list, start: int, mapping: Mapping, settings: Inge
 
 def _prepared_in_child(records: list, start: int, mapping: Mapping, settings: IngestSettings, stats: dict,
                        shared: dict, terms, scope: str) -> Iterator[tuple[int, list, dict]]:
-    """``_prepared_chunks`` run in a forked child process, so de-identifying a large export
+    """``_prepared_chunks`` run in a child process (``proc.forked``), so de-identifying a large export
     uses the other core instead of competing for this process's interpreter with the people
-    searching and uploading. The child has the parsed records from the fork (memory only) and
+    searching and uploading. The child gets the parsed records over a pipe (memory only) and
     sends back de-identified chunks over a pipe, one at a time: it waits while the pipe is
     full, so it is never far ahead of what is stored. It dies with this process."""
     from ...proc import forked
