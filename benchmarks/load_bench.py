@@ -186,6 +186,7 @@ def main() -> None:
         for t in ups:
             t.join()
         _, imports_page = browsers[0].get(f"/studies/{study_id}/imports/1/status")
+        phase = time.monotonic() - started
         stop.set()
         for t in threads:
             t.join(60)
@@ -194,6 +195,8 @@ def main() -> None:
         print(f"ratio under load / anchor, p95: {_p95(loaded) / max(_p95(anchor), 1e-9):.1f}x")
         print(f"searches: {len(search_times):,}, p95 {_p95(search_times) * 1000:.0f} ms")
         print(f"import status when the uploads were done: {imports_page.strip()}")
+        stored = json.loads(imports_page).get("stored", 0)
+        print(f"import meanwhile: {stored:,} records stored in {phase:.1f} s ({stored / phase:.0f} records/s)")
         failures = [s for s in statuses if s >= 500]
         print(f"HTTP statuses >= 500: {len(failures)} of {len(statuses):,} requests "
               f"({', '.join(f'{c}: {failures.count(c)}' for c in sorted(set(failures))) or 'none'}); "
