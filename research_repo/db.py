@@ -26,12 +26,29 @@ class Base(DeclarativeBase):
 
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# On PostgreSQL every write transaction takes this advisory lock (transaction-scoped) first:
+# one writer at a time, as SQLite's BEGIN IMMEDIATE gives, which the services were written for
+# (a read that decides a write: failed sign-ins against their limit, "is a theme run already
+# queued", the next title, "is this file already stored"). Without it, READ COMMITTED let
+# 12 concurrent wrong passwords all pass a limit of 5.
+PG_WRITE_LOCK = 0x72725F7772697465  # "rr_write"
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
-    """Create the engine for ``url``; SQLite gets WAL, a busy timeout and explicit BEGINs."""
+    """Create the engine for ``url``; SQLite gets WAL, a busy timeout and explicit BEGINs, and
+    write transactions on either database wait for the one writer before them."""
     if not url.startswith("sqlite"):
-        return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+
+        @event.listens_for(engine, "begin")
+        def _pg_begin(conn) -> None:
+            if conn.get_execution_options().get("writes"):
+                # Waits as long as SQLite's busy timeout, then fails as a lock wait does
+                # (OperationalError), instead of waiting for ever (a writer inside a writer).
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(busy_timeout_ms)}")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+
+        return engine
 
     engine = create_engine(
         url,
@@ -60,7 +77,7 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_B
         # A deferred transaction that reads and then writes cannot wait for the lock
         # (SQLite answers SQLITE_BUSY at once to avoid deadlock), so write sessions
         # take the write lock when they begin; read sessions stay deferred and never block.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        mode = "IMMEDIATE" if conn.get_execution_options().get("writes") else "DEFERRED"
         gated = mode == "IMMEDIATE" and gate.enter()
         try:
             conn.exec_driver_sql(f"BEGIN {mode}")
@@ -127,9 +144,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo, busy_timeout_ms=busy_timeout_ms)
         self.is_sqlite = url.startswith("sqlite")
-        write_bind = (
-            self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
-        )
+        write_bind = self.engine.execution_options(writes=True)
         self.read_session = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(bind=write_bind, expire_on_commit=False)
 

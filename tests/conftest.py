@@ -1,4 +1,5 @@
-"""Fixtures: a fresh migrated SQLite database per test, the app, clients, and factories."""
+"""Fixtures: a fresh migrated database per test (SQLite, or PostgreSQL when
+RESEARCH_REPO_TEST_DATABASE_URL names a server), the app, clients, and factories."""
 from __future__ import annotations
 
 import os
@@ -17,12 +18,18 @@ from nlp import evaldata
 from .helpers import PASSWORD, TEST_SECRET, login
 
 REQUIRE_EVAL_DATA = "RESEARCH_REPO_REQUIRE_EVAL_DATA"
+# A PostgreSQL server where the suite may create databases (postgresql+psycopg://USER@HOST:PORT/DB):
+# each test then gets a database of its own, copied from a migrated template. Unset: SQLite.
+TEST_DATABASE_URL = "RESEARCH_REPO_TEST_DATABASE_URL"
 
 
 def pytest_runtest_setup(item):
     """``@pytest.mark.eval_data("deid")``: the test reads that part of the public evaluation data.
     Without it the test skips with the setting to fix; with RESEARCH_REPO_REQUIRE_EVAL_DATA set
     (as .ci/run does) it fails instead, so CI always runs the evaluation floors."""
+    for mark in item.iter_markers("sqlite_only"):
+        if os.environ.get(TEST_DATABASE_URL):
+            pytest.skip(f"SQLite only: {mark.args[0]}")
     for mark in item.iter_markers("eval_data"):
         reason = evaldata.missing(*mark.args)
         if reason and os.environ.get(REQUIRE_EVAL_DATA):
@@ -31,29 +38,76 @@ def pytest_runtest_setup(item):
             pytest.skip(reason)
 
 
+def _postgres_admin():
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ[TEST_DATABASE_URL])
+    return url, create_engine(url, isolation_level="AUTOCOMMIT")
+
+
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory):
-    """A database migrated to head once per session; each test copies it (fast and exact)."""
+    """A database migrated to head once per session; each test copies it (fast and exact): a
+    SQLite file, or on PostgreSQL a template database (``TEST_DATABASE_URL``)."""
+    if os.environ.get(TEST_DATABASE_URL):
+        url, admin = _postgres_admin()
+        name = f"rr_template_{os.getpid()}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        engine = create_engine(url.set(database=name))
+        schema.upgrade(engine)
+        engine.dispose()
+        yield name
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+        return
     path = tmp_path_factory.mktemp("template") / "research_repo.sqlite3"
     engine = create_engine(f"sqlite:///{path}")
     schema.upgrade(engine)
     engine.dispose()
-    return path
+    yield path
+
+
+_databases = iter(range(1, 10**9))
 
 
 @pytest.fixture
-def data_dir(tmp_path, migrated_db):
+def database_url(tmp_path, migrated_db):
+    """This test's database: None for the SQLite file in its data directory (``data_dir``), or
+    the URL of a PostgreSQL database of its own, dropped after the test."""
+    if not os.environ.get(TEST_DATABASE_URL):
+        yield None
+        return
+    url, admin = _postgres_admin()
+    name = f"rr_test_{os.getpid()}_{next(_databases)}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {migrated_db}")
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture
+def data_dir(tmp_path, migrated_db, database_url):
     data = tmp_path / "data"
     data.mkdir()
-    shutil.copy(migrated_db, data / "research_repo.sqlite3")
+    if database_url is None:
+        shutil.copy(migrated_db, data / "research_repo.sqlite3")
     return data
 
 
 @pytest.fixture
-def app_config(data_dir):
+def app_config(data_dir, database_url):
     # Fewer PBKDF2 iterations than production (600,000, which production requires): the suite
     # signs in hundreds of times. test_auth checks the production hash.
-    return {"ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "DATA_DIR": str(data_dir), "PASSWORD_HASH_ITERATIONS": 1000}
+    config = {"ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, "DATA_DIR": str(data_dir),
+              "PASSWORD_HASH_ITERATIONS": 1000}
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    return config
 
 
 @pytest.fixture

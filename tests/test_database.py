@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from research_repo.db import SQLITE_BUSY_TIMEOUT_MS
 
 
+@pytest.mark.sqlite_only("its pragmas")
 def test_sqlite_pragmas(db):
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -25,6 +26,7 @@ def _counter(db):
         s.execute(text("INSERT INTO counter VALUES (0)"))
 
 
+@pytest.mark.sqlite_only("a deferred transaction that read a stale snapshot cannot write in WAL mode")
 def test_deferred_read_then_write_fails_under_concurrency(db):
     """Why write sessions exist: two deferred transactions that read, then write, collide."""
     _counter(db)
@@ -103,7 +105,8 @@ def test_a_writer_that_begins_again_at_once_does_not_starve_another(db):
 
 def test_a_write_session_inside_another_in_one_thread_fails_as_before(db):
     """The gate is not re-entered: a second write transaction in the thread that holds the lock
-    gets SQLite's own answer after its busy timeout, not a wait that never ends."""
+    gets the database's own answer after its busy timeout (SQLite: "database is locked";
+    PostgreSQL: the advisory lock's "lock timeout"), not a wait that never ends."""
     from research_repo.db import Database
 
     quick = Database(db.url, busy_timeout_ms=200)
@@ -111,7 +114,7 @@ def test_a_write_session_inside_another_in_one_thread_fails_as_before(db):
         with quick.writing() as outer:
             outer.execute(text("CREATE TABLE t (n INTEGER)"))
             started = time.monotonic()
-            with pytest.raises(OperationalError, match="locked"):
+            with pytest.raises(OperationalError, match="locked|lock timeout"):
                 with quick.writing() as inner:
                     inner.execute(text("INSERT INTO t VALUES (1)"))
             assert time.monotonic() - started < 5
