@@ -20,14 +20,15 @@ _registered = False
 
 def single_threaded_blas() -> None:
     """Linear algebra (OpenBLAS, under numpy and scipy) runs on its calling thread only, in
-    this process and the ones it starts. For a process that forks while its other threads
-    work, as ``serve`` and ``worker`` do (a reader child per upload, beside a theme run):
-    OpenBLAS's fork handler stops its thread pool and can wait forever for a pool thread that
-    is finishing another thread's multiplication (OpenBLAS issues 2270 and 5520 are of this
-    kind). The forking thread holds the GIL meanwhile, so the whole server stops answering:
-    seen here about 1 crash-test run in 7, with the stack in ``blas_thread_shutdown_`` under
-    ``fork()``. With one BLAS thread the pool never runs a call, and there is nothing to wait
-    for. A theme run's multiplications then use one core, which a busy server shares anyway."""
+    this process and the ones it starts (the fork server among them). OpenBLAS's fork handler
+    stops its thread pool and can wait forever for a pool thread that is finishing another
+    thread's multiplication (OpenBLAS issues 2270 and 5520 are of this kind); the forking
+    thread holds the GIL meanwhile, so the whole server stopped answering (about 1 crash-test
+    run in 7, ``blas_thread_shutdown_`` under ``fork()``). ``serve`` and ``worker`` no longer
+    fork themselves (``forked`` asks the fork server), so this is the second guard, for any
+    fork that still happens beside their threads: with one BLAS thread the pool never runs a
+    call, and there is nothing to wait for. A theme run's multiplications then use one core,
+    which a busy server shares anyway."""
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # any OpenBLAS loaded from now on starts so
     import importlib
 

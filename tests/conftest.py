@@ -2,6 +2,7 @@
 RESEARCH_REPO_TEST_DATABASE_URL names a server), the app, clients, and factories."""
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 
@@ -70,7 +71,7 @@ def migrated_db(tmp_path_factory):
     yield path
 
 
-_databases = iter(range(1, 10**9))
+_databases = itertools.count(1)
 
 
 @pytest.fixture

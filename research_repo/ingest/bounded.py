@@ -1,7 +1,8 @@
 """Reading untrusted files in bounded time and memory, with the reader's own error for anything.
 
 Every file a person uploads is parsed by ``run``: in a child process started for that file
-(``proc.forked``: forked by a fork server, with the file's bytes sent to it over a pipe), under a CPU time limit and an address-space limit of what the process already maps plus the
+(``proc.forked``: forked by a fork server, with the file's bytes sent to it over a pipe),
+under a CPU time limit and an address-space limit of what the process already maps plus the
 allowance (``resource.setrlimit``; memory the parent freed but still maps is usable too, so
 the allowance is a floor), and a wall-clock deadline after which it is killed. The child
 (``proc.forked``) runs only the reader, sends its result back and exits without cleanup. A file
@@ -90,11 +91,12 @@ def _read_in_child(conn, limits: Limits, name: str, what: str, fn: Callable, arg
         result = ("ok", guarded(name, what, fn, *args, **kwargs))
     except UnreadableFile as exc:
         result = ("refused", exc.problem, exc.status)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        conn.send((*result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        conn.send((result, peak_kb))
     except MemoryError:
-        conn.send(("refused", f"needs more than {limits.memory_mb} MB of memory to read; split it into "
-                   "smaller files.", 413))
+        conn.send((("refused", f"needs more than {limits.memory_mb} MB of memory to read; split it into "
+                    "smaller files.", 413), peak_kb))
 
 
 def run(name: str, what: str, fn: Callable, *args, **kwargs):
@@ -119,11 +121,10 @@ def run(name: str, what: str, fn: Callable, *args, **kwargs):
                              "of memory to read; it may be damaged, or too large: split it into smaller files.",
                              status=413)
     global _peak_child_kb
+    result, peak_kb = result
+    _peak_child_kb = max(_peak_child_kb, peak_kb)
     if result[0] == "refused":
-        if len(result) > 3:
-            _peak_child_kb = max(_peak_child_kb, result[3])
         raise UnreadableFile(name, result[1], status=result[2])
-    _peak_child_kb = max(_peak_child_kb, result[2])
     return result[1]
 
 
