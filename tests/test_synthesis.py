@@ -550,3 +550,24 @@ def test_tag_all_passages_of_a_theme_and_write_an_insight_from_it(app, client, s
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     # The theme's representative quotes are the insight's evidence.
     assert "nobody explained why" in page and "from a theme" in page
+
+
+def test_an_insights_drivers_read_in_one_order_after_edits(client, study, db):
+    """PostgreSQL returns rows in no fixed order (an updated row moves to the end of the heap):
+    the list, brief and exports show drivers alphabetically on both databases."""
+    url = f"/studies/{study.id}/insights"
+    statement = "Agents who explain interim pay are trusted."
+    response = post(client, url, {"statement": statement, "driver-trust": "negative", "driver-humanity": "positive",
+                                  "driver-ease": "negative"})
+    assert response.status_code == 302
+    detail_url = response.headers["Location"]
+    # Change one driver's polarity, then the first's: both rows are rewritten.
+    for changed in ({"driver-ease": "positive"}, {"driver-ease": "positive", "driver-trust": "positive"}):
+        edit = post(client, detail_url, {"statement": statement, "driver-trust": "negative",
+                                         "driver-humanity": "positive", "driver-ease": "negative", **changed})
+        assert edit.status_code == 302, edit.get_data(as_text=True)[:300]
+    page = client.get(url).get_data(as_text=True)
+    assert "Ease (positive), Humanity (positive), Trust (positive)" in page
+    with db.read_session() as s:
+        insight = s.scalar(select(Insight).where(Insight.statement == statement))
+        assert [d.driver.value for d in insight.drivers] == ["ease", "humanity", "trust"]

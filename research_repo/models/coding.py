@@ -38,7 +38,7 @@ class Tag(Base):
     driver: Mapped[str | None] = mapped_column(String(40))
 
     parent: Mapped[Tag | None] = relationship(remote_side="Tag.id", back_populates="children")
-    children: Mapped[list[Tag]] = relationship(back_populates="parent", passive_deletes=True)
+    children: Mapped[list[Tag]] = relationship(back_populates="parent", passive_deletes=True, order_by="Tag.id")
 
     def __repr__(self) -> str:
         return f"<Tag {self.id} {self.path!r}>"
@@ -58,7 +58,8 @@ class Highlight(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
-    tags: Mapped[list[HighlightTag]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    tags: Mapped[list[HighlightTag]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
+                                                    order_by="HighlightTag.tag_id")
     passage: Mapped[Passage] = relationship()  # noqa: F821
 
     def __repr__(self) -> str:

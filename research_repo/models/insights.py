@@ -76,7 +76,8 @@ class LearningAgendaQuestion(Base):
     text: Mapped[str] = mapped_column(Text)
     strategic_goal: Mapped[str] = mapped_column(Text, default="")
 
-    insights: Mapped[list[Insight]] = relationship(secondary=insight_question, back_populates="questions")
+    insights: Mapped[list[Insight]] = relationship(secondary=insight_question, back_populates="questions",
+                                                  order_by="Insight.id")
 
     def __repr__(self) -> str:
         return f"<LearningAgendaQuestion {self.agency} {self.number}>"
@@ -101,12 +102,16 @@ class Insight(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
-    drivers: Mapped[list[InsightDriver]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
-    highlights: Mapped[list[Highlight]] = relationship(secondary=insight_highlight)  # noqa: F821
-    passages: Mapped[list[Passage]] = relationship(secondary=insight_passage)  # noqa: F821
-    themes: Mapped[list[Theme]] = relationship(secondary=insight_theme)  # noqa: F821
+    # Every list has an order, so exports and pages read the same on SQLite and PostgreSQL
+    # (PostgreSQL returns rows in no fixed order without one).
+    drivers: Mapped[list[InsightDriver]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
+                                                        order_by="InsightDriver.driver")
+    highlights: Mapped[list[Highlight]] = relationship(secondary=insight_highlight,  # noqa: F821
+                                                      order_by="Highlight.id")
+    passages: Mapped[list[Passage]] = relationship(secondary=insight_passage, order_by="Passage.id")  # noqa: F821
+    themes: Mapped[list[Theme]] = relationship(secondary=insight_theme, order_by="Theme.id")  # noqa: F821
     questions: Mapped[list[LearningAgendaQuestion]] = relationship(
-        secondary=insight_question, back_populates="insights"
+        secondary=insight_question, back_populates="insights", order_by="LearningAgendaQuestion.id"
     )
 
     def __repr__(self) -> str:

@@ -51,7 +51,7 @@ class ThemeRun(Base):
 
     themes: Mapped[list[Theme]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True,
-        foreign_keys="Theme.run_id",
+        foreign_keys="Theme.run_id", order_by="Theme.id",
     )
 
     def __repr__(self) -> str:
