@@ -92,6 +92,23 @@ def database_url(tmp_path, migrated_db):
 
 
 @pytest.fixture
+def empty_database_url():
+    """A PostgreSQL database of this test's own with no tables (a command that creates the
+    schema itself, as `demo` does), dropped after the test; None on SQLite."""
+    if not os.environ.get(TEST_DATABASE_URL):
+        yield None
+        return
+    url, admin = _postgres_admin()
+    name = f"rr_empty_{os.getpid()}_{next(_databases)}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture
 def data_dir(tmp_path, migrated_db, database_url):
     data = tmp_path / "data"
     data.mkdir()

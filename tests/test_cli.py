@@ -93,10 +93,13 @@ def test_users_and_studies_create(app, db):
     assert weak.exit_code == 1 and "at least 12 characters" in weak.output
 
 
-def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monkeypatch):
+def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monkeypatch, empty_database_url):
     for key in list(os.environ):
         if key.startswith("RESEARCH_REPO_"):
             monkeypatch.delenv(key)
+    database_url = empty_database_url
+    if database_url:  # PostgreSQL: the demo loads into the database RESEARCH_REPO_DATABASE_URL names
+        monkeypatch.setenv("RESEARCH_REPO_DATABASE_URL", database_url)
     target = tmp_path / "demo"
     for _ in range(2):  # running it again starts over, not on top
         result = CliRunner().invoke(main, ["demo", "--data-dir", str(target), "--no-serve"])
@@ -155,6 +158,15 @@ def test_demo_loads_into_a_fresh_directory_and_refuses_real_data(tmp_path, monke
     (precious / "research_repo.sqlite3").write_text("real data")
     refused = CliRunner().invoke(main, ["demo", "--data-dir", str(precious), "--no-serve"])
     assert refused.exit_code == 1 and "not a demo" in refused.output
+    # A fresh data directory pointed at a database that holds data: refused, and the data stays.
+    monkeypatch.setenv("RESEARCH_REPO_DATABASE_URL", database_url or f"sqlite:///{target / 'research_repo.sqlite3'}")
+    elsewhere = CliRunner().invoke(main, ["demo", "--data-dir", str(tmp_path / "elsewhere"), "--no-serve"])
+    assert elsewhere.exit_code == 1 and "give the demo an empty database" in elsewhere.output
+    kept = get_db(create_app({"DATA_DIR": str(target)}))
+    with kept.read_session() as s:
+        assert s.query(Passage).count() == 22
+    kept.dispose()
+    assert not (tmp_path / "elsewhere").exists()
     assert (precious / "research_repo.sqlite3").read_text() == "real data"
 
 

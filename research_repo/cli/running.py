@@ -124,29 +124,45 @@ def init_command(ctx: click.Context, admin_username, admin_password, admin_name)
 def demo_command(data_dir: Path | None, host: str, port: int, serve: bool) -> None:
     """Load the demo study into a fresh data directory and serve it."""
     data_dir = (data_dir or config.default_data_dir() / "demo").resolve()
+    earlier = ""
     if data_dir.exists() and any(data_dir.iterdir()):
         if not (data_dir / DEMO_MARKER).exists():
             raise click.ClickException(f"{data_dir} holds data that is not a demo; give --data-dir an empty directory.")
+        earlier = (data_dir / DEMO_MARKER).read_text(encoding="utf-8", errors="replace")
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / DEMO_MARKER).write_text("Created by `research-repo demo`; emptied each time it runs.\n")
     config.ensure_secret_key(data_dir)
-    app = create_app({"DATA_DIR": str(data_dir), "DATABASE_URL": None})
-    schema.upgrade(get_db(app).engine)
-    with get_db(app).writing() as session:
-        counts = fixtures.load_demo(session)
-    click.echo(
-        f"Demo loaded into {data_dir}: {counts['studies']} study, {counts['sources']} sources, "
-        f"{counts['passages']} passages."
-    )
-    _demo_themes(app)
-    with get_db(app).writing() as session:
-        made = fixtures.load_demo_synthesis(session)
-    click.echo(f"Synthesis: {made['tags']} tags, {made['highlights']} highlights, {made['insights']} insight "
-               "answering OPM Q11.")
-    click.echo("Sign in as admin / demo-admin-password (or researcher, analyst, viewer / demo-ROLE-password).")
-    if serve:
-        serve_app(app, host, port, threads=8)
+    # The database RESEARCH_REPO_DATABASE_URL names (PostgreSQL), else SQLite in the data directory.
+    app = create_app({"DATA_DIR": str(data_dir)})
+    db = get_db(app)
+    try:
+        where = db.engine.url.render_as_string(hide_password=True)
+        if schema.current_revision(db.engine) is not None:
+            if f"database: {where}\n" not in earlier:
+                shutil.rmtree(data_dir)  # made just now for this run: leave nothing behind
+                raise click.ClickException(
+                    f"{db.engine.url.database!r} already holds tables that the demo did not make; "
+                    "give the demo an empty database (RESEARCH_REPO_DATABASE_URL).")
+            schema.downgrade(db.engine, "base")  # this demo's own database: start over
+        (data_dir / DEMO_MARKER).write_text("Created by `research-repo demo`; emptied each time it runs.\n"
+                                            f"database: {where}\n", encoding="utf-8")
+        schema.upgrade(db.engine)
+        with get_db(app).writing() as session:
+            counts = fixtures.load_demo(session)
+        click.echo(
+            f"Demo loaded into {data_dir}: {counts['studies']} study, {counts['sources']} sources, "
+            f"{counts['passages']} passages."
+        )
+        _demo_themes(app)
+        with get_db(app).writing() as session:
+            made = fixtures.load_demo_synthesis(session)
+        click.echo(f"Synthesis: {made['tags']} tags, {made['highlights']} highlights, {made['insights']} insight "
+                   "answering OPM Q11.")
+        click.echo("Sign in as admin / demo-admin-password (or researcher, analyst, viewer / demo-ROLE-password).")
+        if serve:
+            serve_app(app, host, port, threads=8)
+    finally:
+        db.dispose()
 
 
 def _demo_themes(app: Flask) -> None:
