@@ -85,10 +85,23 @@ def storage_trouble(exc: BaseException) -> str | None:
             return "full"
         if "readonly database" in text or "read-only" in text:
             return "read-only"
-        if "database is locked" in text:
-            return "busy"
+        if "database is locked" in text or "lock timeout" in text or "deadlock detected" in text:
+            return "busy"  # SQLite's busy timeout, PostgreSQL's lock_timeout (db.make_engine)
+        if "no space left on device" in text or "could not extend file" in text:
+            return "full"  # PostgreSQL's words for a full disk
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def unique_violation(exc: BaseException) -> bool:
+    """A UNIQUE constraint refused a row: SQLite's "UNIQUE constraint failed", PostgreSQL's
+    SQLSTATE 23505."""
+    from sqlalchemy.exc import IntegrityError
+
+    if not isinstance(exc, IntegrityError):
+        return False
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
 
 
 def init_app(app: Flask) -> None:
@@ -146,6 +159,12 @@ def init_app(app: Flask) -> None:
             log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.path, trouble)
             return respond(507 if trouble == "full" else 503, "The server cannot store anything right now",
                            _TROUBLE[trouble], headers={"Retry-After": "60"})
+        if unique_violation(exc):
+            # Two requests stored the same thing at once and the database kept one: a conflict
+            # the user can resolve by reloading, not a server error (the same on both databases).
+            log.warning("unique violation on %s %s", request.method, request.path)
+            return respond(409, "Conflict", "Someone saved the same thing at the same moment, so nothing from this "
+                           "request was stored. Reload the page to see what is there now, then try again.")
         # Type only: an exception message can quote the data that was being processed.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
         return respond(500, "Something went wrong", InternalServerError.description)
