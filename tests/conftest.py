@@ -46,6 +46,26 @@ def _postgres_admin():
     return url, create_engine(url, isolation_level="AUTOCOMMIT")
 
 
+@pytest.fixture(autouse=True)
+def _dispose_databases(monkeypatch):
+    """Every Database a test makes (its app's, a second app's, a command's) is disposed when the
+    test ends, so no pooled connection is left to the garbage collector (psycopg warns then, and
+    warnings are errors here)."""
+    from research_repo.db import Database
+
+    made: list = []
+    original = Database.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Database, "__init__", init)
+    yield
+    for database in made:
+        database.dispose()
+
+
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory):
     """A database migrated to head once per session; each test copies it (fast and exact): a

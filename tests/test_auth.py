@@ -115,7 +115,7 @@ def test_throttle_holds_in_another_process(app, client, make_user, data_dir):
         import json, re
         from research_repo import create_app
         app = create_app({{"ENVIRONMENT": "test", "SECRET_KEY": {app.config['SECRET_KEY']!r},
-                          "DATA_DIR": {str(data_dir)!r}}})
+                          "DATA_DIR": {str(data_dir)!r}, "DATABASE_URL": {app.config['DATABASE_URL']!r}}})
         c = app.test_client()
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
         r = c.post("/login", data={{"username": "alex", "password": {PASSWORD!r}, "csrf_token": token}})

@@ -180,8 +180,18 @@ def test_the_worker_survives_a_locked_database_and_runs_the_job_after(app, db, t
     ran = threading.Event()
     jobs.register(app, "count", lambda ctx: ran.set())
     _enqueue(db)
-    other = sqlite3.connect(db.url.removeprefix("sqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process writing for a long time
+    if db.is_sqlite:
+        other = sqlite3.connect(db.url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process writing for a long time
+    else:  # PostgreSQL: another process holding the one-writer lock (db.PG_WRITE_LOCK)
+        import psycopg
+
+        from research_repo.db import PG_WRITE_LOCK
+
+        other = psycopg.connect(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                                autocommit=True)
+        other.execute("BEGIN")
+        other.execute(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
     worker = jobs.Worker(app, poll_seconds=0.05)
     thread = worker.start_thread()
     try:

@@ -315,7 +315,7 @@ from research_repo.search import indexer
 
 from whoosh import multiproc
 
-app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": "x" * 40, "DATA_DIR": sys.argv[1]})
+app = create_app({"ENVIRONMENT": "test", "SECRET_KEY": "x" * 40, "DATA_DIR": sys.argv[1], "DATABASE_URL": sys.argv[2]})
 real = indexer.all_documents
 # Hand each passage to the analysers at once (they start with their first batch), slowly.
 whole_batches = multiproc.MpWriter.__init__
@@ -345,7 +345,7 @@ def test_a_killed_parallel_reindex_leaves_no_process_holding_the_writer_lock(app
     from pathlib import Path
 
     engine = search.backend(app)
-    parent = subprocess.Popen([sys.executable, "-c", REINDEX_SLOWLY, app.config["DATA_DIR"]],
+    parent = subprocess.Popen([sys.executable, "-c", REINDEX_SLOWLY, app.config["DATA_DIR"], app.config["DATABASE_URL"]],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         for _ in range(3):  # the rebuild is under way, with its analysers started
