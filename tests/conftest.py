@@ -3,6 +3,7 @@ RESEARCH_REPO_TEST_DATABASE_URL names a server), the app, clients, and factories
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 import os
 import shutil
 
@@ -78,6 +79,7 @@ def migrated_db(tmp_path_factory):
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
         engine = create_engine(url.set(database=name))
         schema.upgrade(engine)
+        _store_uncompressed(engine)
         engine.dispose()
         yield name
         with admin.connect() as conn:
@@ -92,6 +94,68 @@ def migrated_db(tmp_path_factory):
 
 
 _databases = itertools.count(1)
+
+
+def _store_uncompressed(engine) -> None:
+    """Test databases keep long values uncompressed (STORAGE EXTERNAL): PostgreSQL compresses a
+    value over about 2 kB (pglz), and a byte search of its files (``stored_files``) would then
+    pass without seeing the value at all."""
+    with engine.begin() as conn:
+        columns = conn.exec_driver_sql(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'bytea')").all()
+        for table, column in columns:
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET STORAGE EXTERNAL')
+
+
+def _server_files(database_url: str, since_lsn: str | None) -> list[Path]:
+    """The files PostgreSQL keeps this database in (after a CHECKPOINT, so what it holds in
+    memory is on disk), and, from ``since_lsn`` on, its write-ahead log. The server must run on
+    this machine with its files readable: a byte search that cannot see them fails, never passes."""
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(make_url(database_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            root = Path(conn.exec_driver_sql("SHOW data_directory").scalar())
+            oid = conn.exec_driver_sql("SELECT oid FROM pg_database WHERE datname = current_database()").scalar()
+            wal = []
+            if since_lsn is not None:
+                first, last = (conn.exec_driver_sql(f"SELECT pg_walfile_name('{lsn}')").scalar()
+                               for lsn in (since_lsn, conn.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar()))
+                wal = sorted(p for p in (root / "pg_wal").iterdir() if p.is_file() and len(p.name) == 24
+                             and first <= p.name <= last)
+                # The server must keep its log (wal_keep_size, as .ci/run starts it), or a
+                # checkpoint may have recycled what the test wrote.
+                assert wal and wal[0].name == first, f"WAL segment {first} is gone: start the server with wal_keep_size"
+            conn.exec_driver_sql("CHECKPOINT")  # what the server holds in memory goes to its files
+    finally:
+        engine.dispose()
+    own = root / "base" / str(oid)
+    assert own.is_dir(), f"the byte search needs PostgreSQL's files ({own}): run the server on this machine"
+    return [p for p in own.iterdir() if p.is_file()] + wal
+
+
+@pytest.fixture
+def stored_files(data_dir, database_url):
+    """Every file that holds what this test stored: its data directory (the SQLite database,
+    its WAL, the search index, logs), and on PostgreSQL the server's files for this test's
+    database, with the write-ahead log written since the test began (``wal=False`` leaves the
+    log out: it keeps the old value of a redaction until the server recycles it, as README says)."""
+    since = None
+    if database_url:
+        engine = create_engine(database_url)
+        with engine.connect() as conn:
+            since = conn.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar()
+        engine.dispose()
+
+    def files(*, wal: bool = True) -> list[Path]:
+        found = [p for p in data_dir.rglob("*") if p.is_file()]
+        if database_url:
+            found += _server_files(database_url, since if wal else None)
+        return found
+
+    return files
 
 
 @pytest.fixture

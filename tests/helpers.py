@@ -33,3 +33,27 @@ def settle(app) -> None:
         drained = indexer.drain_all(app)
         if not ran and not drained:
             return
+
+
+def try_write_lock(db) -> bool:
+    """Whether another connection could take the one-writer lock at once, without waiting:
+    SQLite's write lock (BEGIN IMMEDIATE), or on PostgreSQL the advisory lock write sessions take
+    (``db.PG_WRITE_LOCK``)."""
+    import sqlite3
+
+    if db.is_sqlite:
+        other = sqlite3.connect(db.url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            other.close()
+    from research_repo.db import PG_WRITE_LOCK
+
+    with db.engine.connect() as conn:
+        took = conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({PG_WRITE_LOCK})").scalar()
+        conn.rollback()
+    return bool(took)

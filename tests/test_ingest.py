@@ -6,7 +6,6 @@ import io
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -54,8 +53,7 @@ def planted_bytes() -> list[bytes]:
                   | {v.encode("utf-16-le") for v in values})
 
 
-def assert_nothing_planted_in(directory: Path, extra: str = "") -> None:
-    files = [p for p in directory.rglob("*") if p.is_file()]
+def assert_nothing_planted_in(files: list[Path], extra: str = "") -> None:
     assert files, "nothing to search"
     for path in files:
         content = path.read_bytes()
@@ -101,22 +99,14 @@ def test_an_upload_is_read_and_de_identified_without_holding_the_write_lock(clie
     """One 1 MB transcript held SQLite's write lock for 144 s while it was parsed and
     de-identified, and other uploads and sign-ins failed with "database is locked". While an
     upload does that work now, another writer takes the lock at once (no waiting at all)."""
-    import sqlite3
-
     from research_repo.services.ingest import documents, imports
+
+    from .helpers import try_write_lock
 
     tried = []
 
     def another_writer() -> None:
-        other = sqlite3.connect(db.url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("ROLLBACK")
-            tried.append("took the lock")
-        except sqlite3.OperationalError as exc:
-            tried.append(str(exc))
-        finally:
-            other.close()
+        tried.append("took the lock" if try_write_lock(db) else "the write lock is held")
 
     def deidentify_watched(*args, **kwargs):
         another_writer()
@@ -263,7 +253,7 @@ def test_export_upload_imports_in_the_background_and_reconciles(app, client, db,
         assert s.scalar(select(func.count()).select_from(Source)) == 30
 
 
-def test_planted_identifiers_reach_no_file_log_or_job(app, client, db, study, data_dir, caplog):
+def test_planted_identifiers_reach_no_file_log_or_job(app, client, db, study, data_dir, stored_files, caplog):
     caplog.set_level(logging.DEBUG)
     assert upload(client, study.id, [("interview.txt", TRANSCRIPT.encode())]).status_code == 302
     assert upload(client, study.id, [("notes.docx", docx_bytes(TRANSCRIPT.split("\n")))]).status_code == 302
@@ -282,10 +272,13 @@ def test_planted_identifiers_reach_no_file_log_or_job(app, client, db, study, da
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Passage)) > 100
     db.dispose()
-    assert_nothing_planted_in(data_dir, caplog.text + result.output.replace(str(export), ""))
+    files = stored_files()
+    # The search reads where the data really is: the stored passages' own words are found there.
+    assert any(b"mailed it in March" in p.read_bytes() for p in files)
+    assert_nothing_planted_in(files, caplog.text + result.output.replace(str(export), ""))
 
 
-def test_redacting_a_missed_identifier_updates_text_offsets_and_leaves_no_trace(app, client, db, study, data_dir):
+def test_redacting_a_missed_identifier_updates_text_offsets_and_leaves_no_trace(app, client, db, study, stored_files):
     # A nickname written in lower case, in text that capitalizes its sentences: the engine
     # takes it for the ordinary word and leaves it; the researcher redacts it by hand.
     note = "P1 said the caseworker everyone calls cookie fixed it.\n\nLater cookie called back about Cookie forms."
@@ -310,9 +303,10 @@ def test_redacting_a_missed_identifier_updates_text_offsets_and_leaves_no_trace(
         # 2 upserts at upload; then for the 2 changed passages a delete (purge) and an upsert.
         assert s.scalar(select(func.count()).select_from(IndexOutbox)) == 6
     db.dispose()
-    for path in data_dir.rglob("*"):
-        if path.is_file():
-            assert b"ookie" not in path.read_bytes(), path.name
+    # The database files (on PostgreSQL, the server's, after the VACUUM a redaction runs); not
+    # PostgreSQL's write-ahead log, which keeps the value stored before the redaction (README).
+    for path in stored_files(wal=False):
+        assert b"ookie" not in path.read_bytes(), path.name
 
 
 def test_redaction_of_text_not_in_the_source_is_a_400(client, study):
@@ -325,30 +319,28 @@ def test_redaction_of_text_not_in_the_source_is_a_400(client, study):
     assert "does not appear in this source" in text and "Zanzibar" not in text
 
 
-def _cli(data_dir: Path, *args: str) -> subprocess.Popen:
+def _cli(data_dir: Path, *args: str, database_url: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "RESEARCH_REPO_DATA_DIR": str(data_dir), "RESEARCH_REPO_SECRET_KEY": TEST_SECRET,
            "RESEARCH_REPO_ENVIRONMENT": "test", "RESEARCH_REPO_IMPORT_CHUNK_SIZE": "100"}
+    if database_url:
+        env["RESEARCH_REPO_DATABASE_URL"] = database_url
     return subprocess.Popen([sys.executable, "-m", "research_repo.cli", *args], cwd=PROJECT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_kill_9_mid_import_then_run_again_loses_and_duplicates_nothing(data_dir, make_user, make_study, tmp_path):
+def test_kill_9_mid_import_then_run_again_loses_and_duplicates_nothing(data_dir, db, database_url, make_user,
+                                                                      make_study, tmp_path):
     owner = make_user("ines", Role.RESEARCHER)
     make_study("Tickets", owner)
     export = tmp_path / "tickets.csv"
     export.write_bytes(tickets_csv(3000, planted_every=10))
-    database = data_dir / "research_repo.sqlite3"
 
     def progress() -> tuple[int, str] | None:
-        con = sqlite3.connect(database, timeout=30)
-        try:
-            row = con.execute("SELECT records_read, status FROM import_run").fetchone()
-        finally:
-            con.close()
-        return row
+        with db.engine.connect() as con:
+            return con.exec_driver_sql("SELECT records_read, status FROM import_run").fetchone()
 
     args = ("import", "--study", "Tickets", "--by", "ines", "--no-progress", str(export))
-    first = _cli(data_dir, *args)
+    first = _cli(data_dir, *args, database_url=database_url)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         row = progress()
@@ -364,24 +356,22 @@ def test_kill_9_mid_import_then_run_again_loses_and_duplicates_nothing(data_dir,
     read_at_kill, status = progress()
     assert status == "running" and read_at_kill < 3000  # died without a chance to record anything
 
-    second = _cli(data_dir, *args)
+    second = _cli(data_dir, *args, database_url=database_url)
     output, _ = second.communicate(timeout=300)
     assert second.returncode == 0, output
     assert f"resuming import 1 at record {read_at_kill + 1}" in output
     assert "read 3000 = stored 3000 + rejected 0" in output
-    con = sqlite3.connect(database)
-    try:
-        assert con.execute("SELECT count(*), count(DISTINCT record_number) FROM source").fetchone() == (3000, 3000)
-        assert con.execute("SELECT min(record_number), max(record_number) FROM source").fetchone() == (1, 3000)
-        assert con.execute("SELECT status, records_read, records_stored FROM import_run").fetchone() == ("done", 3000, 3000)
-        assert con.execute("SELECT count(*) FROM passage").fetchone()[0] == con.execute(
+    with db.engine.connect() as con:
+        sql = con.exec_driver_sql
+        assert sql("SELECT count(*), count(DISTINCT record_number) FROM source").fetchone() == (3000, 3000)
+        assert sql("SELECT min(record_number), max(record_number) FROM source").fetchone() == (1, 3000)
+        assert sql("SELECT status, records_read, records_stored FROM import_run").fetchone() == ("done", 3000, 3000)
+        assert sql("SELECT count(*) FROM passage").fetchone()[0] == sql(
             "SELECT count(*) FROM index_outbox").fetchone()[0]
-        jobs_rows = con.execute("SELECT status FROM job WHERE kind = 'import' ORDER BY id").fetchall()
+        jobs_rows = sql("SELECT status FROM job WHERE kind = 'import' ORDER BY id").fetchall()
         # The killed run's job row no longer says "running" (20 such rows stayed after CLI kills).
         assert jobs_rows == [("failed",), ("done",)]
-    finally:
-        con.close()
-    third = _cli(data_dir, *args)
+    third = _cli(data_dir, *args, database_url=database_url)
     output, _ = third.communicate(timeout=120)
     assert "already imported (import 1)" in output and "nothing changed" in output
 
@@ -431,7 +421,7 @@ def test_a_speaker_role_can_be_corrected_and_everything_follows(app, client, db,
     """Names as speaker labels become P1, P2; the researcher says P1 is the moderator: the
     stored text, the passages, a highlight on the other speaker, the search facet and the
     theme scope all follow, and the change is audited."""
-    from research_repo.models import AuditEvent, Highlight, Passage
+    from research_repo.models import AuditEvent, Highlight
     from research_repo.services import themes
 
     from .helpers import settle
@@ -480,7 +470,7 @@ def test_a_speaker_role_can_be_corrected_and_everything_follows(app, client, db,
         assert {p.speaker_role for p in s.get(Source, source.id).passages} == {"P1", "P2"}
 
 
-def test_a_hand_redaction_can_cover_every_source_of_the_study(app, client, db, study, data_dir):
+def test_a_hand_redaction_can_cover_every_source_of_the_study(app, client, db, study, stored_files):
     """A nickname the engine misses in three notes is redacted in all of them at once; a
     source without it is untouched; the text leaves the database files and the index."""
     from .helpers import settle
@@ -509,12 +499,11 @@ def test_a_hand_redaction_can_cover_every_source_of_the_study(app, client, db, s
         (False, True), (False, True), (False, False), (False, True)]
     assert client.get("/api/v1/search", query_string={"q": "cookie"}).get_json()["total"] == 0
     db.dispose()
-    for path in data_dir.rglob("*"):
-        if path.is_file():
-            assert b"ookie" not in path.read_bytes(), path.name
+    for path in stored_files(wal=False):
+        assert b"ookie" not in path.read_bytes(), path.name
 
 
-def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, client, db, study, data_dir):
+def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, client, db, study, stored_files):
     """Preview: the proposed replacements are shown (least sure first) and nothing is stored
     anywhere. Store: a rejected proposal keeps its words, an added value is replaced, a term
     marked "never redact" joins the study's list; a changed file is refused."""
@@ -536,9 +525,8 @@ def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, c
         assert s.scalar(select(func.count()).select_from(Source)) == 0
         assert s.scalar(select(func.count()).select_from(IndexOutbox)) == 0
     db.dispose()
-    for path in data_dir.rglob("*"):
-        if path.is_file():
-            assert b"Alvarez" not in path.read_bytes(), path.name
+    for path in stored_files():
+        assert b"Alvarez" not in path.read_bytes(), path.name
     # What the browser sends back: the hidden fields, every proposal offered, the ticked ones.
     fields = {k: v for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
               if k != "offered"}

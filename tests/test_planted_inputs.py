@@ -62,7 +62,7 @@ def world(app, client, signed_in, make_study, db):
     return study
 
 
-def test_every_input_is_de_identified_or_refused(app, client, world, db, caplog, data_dir):
+def test_every_input_is_de_identified_or_refused(app, client, world, db, caplog, data_dir, stored_files):
     caplog.set_level(logging.DEBUG)
     study, w = world, Walk(app, client)
     sid = study.id
@@ -178,10 +178,9 @@ def test_every_input_is_de_identified_or_refused(app, client, world, db, caplog,
 
     # Nothing planted anywhere the server wrote or sent.
     found = []
-    for path in sorted(data_dir.rglob("*")):
-        if path.is_file():
-            data = path.read_bytes()
-            found += [(str(path.relative_to(data_dir)), n.decode()) for n in NEEDLES if n in data]
+    for path in sorted(stored_files()):
+        data = path.read_bytes()
+        found += [(str(path), n.decode()) for n in NEEDLES if n in data]
     logged = caplog.text.encode()
     found += [("log", n.decode()) for n in NEEDLES if n in logged]
     serializer = app.session_interface.get_signing_serializer(app)

@@ -29,7 +29,8 @@ def test_what_the_commands_write_is_readable_by_its_owner_only(tmp_path):
         assert mode & 0o077 == 0, (path, oct(mode))
 
 
-def test_a_deleted_sources_text_leaves_the_database_files_and_index(app, client, signed_in, make_study, data_dir):
+def test_a_deleted_sources_text_leaves_the_database_files_and_index(app, client, signed_in, make_study,
+                                                                    stored_files):
     user = signed_in("sara", Role.RESEARCHER)
     study = make_study("Deletions", user)
     page = client.get(f"/studies/{study.id}/upload")
@@ -45,7 +46,7 @@ def test_a_deleted_sources_text_leaves_the_database_files_and_index(app, client,
     assert client.post(delete_url, data={"csrf_token": csrf_token(page)}).status_code == 302
     indexer.drain_all(app)
     assert client.get("/api/v1/search", query_string={"q": "quetzalcoatlus"}).get_json()["total"] == 0
-    found = [p.name for p in data_dir.rglob("*") if p.is_file() and b"quetzalcoatlus" in p.read_bytes()]
+    found = [p.name for p in stored_files(wal=False) if b"quetzalcoatlus" in p.read_bytes()]
     assert not found, found
 
 

@@ -134,7 +134,7 @@ def test_the_deidentification_page_counts_what_was_replaced_and_dates_the_measur
 
 
 def test_a_study_roster_and_never_redact_list_apply_to_what_is_uploaded_next(app, client, db, signed_in, make_study,
-                                                                            make_user, data_dir):
+                                                                            make_user, stored_files):
     """A term on the never-redact list keeps its words ("Grace period") while the participant
     on the roster (Grace Whitfield) is redacted wherever she is named, whole or in part; the
     database holds only keyed hashes of her name; a non-member cannot see the page."""
@@ -174,8 +174,8 @@ def test_a_study_roster_and_never_redact_list_apply_to_what_is_uploaded_next(app
     assert texts[1] == "Grace period questions came up; [PERSON_1] said the estimate was wrong.\n[PERSON_2] called again."
     assert {t.kind for t in terms} == {"roster", "keep"}
     assert all(t.value is None and len(t.digest) == 64 for t in terms if t.kind == "roster")
-    for f in data_dir.rglob("*"):
-        if f.is_file() and "index" not in f.parts:
+    for f in stored_files():
+        if "index" not in f.parts:
             assert b"Whitfield" not in f.read_bytes(), f
     page = " ".join(client.get(url).get_data(as_text=True).split())
     assert "The roster holds 3 hashes" in page and "Whitfield" not in page

@@ -182,7 +182,7 @@ def test_codebook_csv_and_qdc_round_trip_and_report_every_row(client, study, db,
     assert paths == {"Pay", "Pay/Interim pay", "Letters", "Letters/Late letters"}
 
 
-def test_highlight_with_tags_driver_polarity_and_a_memo_that_is_deidentified(app, client, study, db, data_dir):
+def test_highlight_with_tags_driver_polarity_and_a_memo_that_is_deidentified(app, client, study, db, stored_files):
     add_tag(client, study.id, "Interim pay")
     interim = tag_id(db, study.id, "Interim pay")
     trust = tag_id(db, study.id, "A-11 drivers/Trust")
@@ -205,9 +205,8 @@ def test_highlight_with_tags_driver_polarity_and_a_memo_that_is_deidentified(app
     # Text that is not in the passage is refused with what to do.
     response = post(client, url, {"quote": "not in this passage at all", "tags": str(interim)})
     assert response.status_code == 400 and "not in this passage" in response.get_data(as_text=True)
-    for f in data_dir.rglob("*"):
-        if f.is_file():
-            assert b"Alvarez" not in f.read_bytes(), f
+    for f in stored_files():
+        assert b"Alvarez" not in f.read_bytes(), f
 
     # A hand redaction earlier in the source keeps the highlight on the same words.
     source_url = f"/studies/{study.id}/sources/{p.source_id}"
