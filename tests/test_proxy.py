@@ -93,7 +93,7 @@ class Browser:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs 127.0.0.2 and 127.0.0.3 as source addresses")
-def test_per_client_limit_sees_real_clients_behind_a_proxy(data_dir, make_user, db):
+def test_per_client_limit_sees_real_clients_behind_a_proxy(data_dir, database_url, make_user, db):
     make_user("alex", Role.RESEARCHER)
     app_port, proxy_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESEARCH_REPO_")}
@@ -101,6 +101,8 @@ def test_per_client_limit_sees_real_clients_behind_a_proxy(data_dir, make_user, 
                RESEARCH_REPO_DATA_DIR=str(data_dir), RESEARCH_REPO_TRUSTED_PROXIES="1",
                RESEARCH_REPO_LOGIN_MAX_FAILURES_PER_CLIENT="4", RESEARCH_REPO_EMBEDDED_WORKER="false",
                RESEARCH_REPO_PASSWORD_HASH_ITERATIONS="1000")
+    if database_url:
+        env["RESEARCH_REPO_DATABASE_URL"] = database_url
     server = subprocess.Popen([sys.executable, "-c", "from research_repo.cli import main; main()", "serve",
                                "--host", "127.0.0.1", "--port", str(app_port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
