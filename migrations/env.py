@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 
 from research_repo.models import metadata
 from research_repo.models._types import UTCDateTime
+from research_repo.search.postgres_schema import not_search_table
 
 config = context.config
 target_metadata = metadata
@@ -38,6 +39,8 @@ def _configure(**kwargs) -> None:
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=True,
         compare_type=True,
+        # The PostgreSQL search back end's tables are an index, made by hand in 0011.
+        include_object=not_search_table,
         **kwargs,
     )
 
