@@ -162,6 +162,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
         )
     from .search import BACKENDS
 
+    if cfg.get("SEARCH_BACKEND") == "postgres" and not url.startswith("postgresql"):
+        problems.append(f"{ENV_PREFIX}_SEARCH_BACKEND is postgres, which searches inside the database: set "
+                        f"{ENV_PREFIX}_DATABASE_URL to a PostgreSQL database, or use whoosh")
     if cfg.get("SEARCH_BACKEND") not in BACKENDS:
         problems.append(f"{ENV_PREFIX}_SEARCH_BACKEND is {cfg.get('SEARCH_BACKEND')!r}; use one of: "
                         + ", ".join(sorted(BACKENDS)))

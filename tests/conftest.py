@@ -23,6 +23,8 @@ REQUIRE_EVAL_DATA = "RESEARCH_REPO_REQUIRE_EVAL_DATA"
 # A PostgreSQL server where the suite may create databases (postgresql+psycopg://USER@HOST:PORT/DB):
 # each test then gets a database of its own, copied from a migrated template. Unset: SQLite.
 TEST_DATABASE_URL = "RESEARCH_REPO_TEST_DATABASE_URL"
+# The search back end of the app under test (default whoosh; postgres needs TEST_DATABASE_URL).
+TEST_SEARCH_BACKEND = "RESEARCH_REPO_TEST_SEARCH_BACKEND"
 
 
 def pytest_runtest_setup(item):
@@ -32,6 +34,9 @@ def pytest_runtest_setup(item):
     for mark in item.iter_markers("sqlite_only"):
         if os.environ.get(TEST_DATABASE_URL):
             pytest.skip(f"SQLite only: {mark.args[0]}")
+    for mark in item.iter_markers("whoosh_only"):
+        if os.environ.get(TEST_SEARCH_BACKEND, "whoosh") != "whoosh":
+            pytest.skip(f"Whoosh only: {mark.args[0]}")
     for mark in item.iter_markers("eval_data"):
         reason = evaldata.missing(*mark.args)
         if reason and os.environ.get(REQUIRE_EVAL_DATA):
@@ -158,13 +163,8 @@ def stored_files(data_dir, database_url):
     return files
 
 
-@pytest.fixture
-def database_url(tmp_path, migrated_db):
-    """This test's database: None for the SQLite file in its data directory (``data_dir``), or
-    the URL of a PostgreSQL database of its own, dropped after the test."""
-    if not os.environ.get(TEST_DATABASE_URL):
-        yield None
-        return
+def _own_database(migrated_db):
+    """A PostgreSQL database copied from the migrated template, dropped after (a generator)."""
     url, admin = _postgres_admin()
     name = f"rr_test_{os.getpid()}_{next(_databases)}"
     with admin.connect() as conn:
@@ -173,6 +173,25 @@ def database_url(tmp_path, migrated_db):
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path, migrated_db):
+    """This test's database: None for the SQLite file in its data directory (``data_dir``), or
+    the URL of a PostgreSQL database of its own, dropped after the test."""
+    if not os.environ.get(TEST_DATABASE_URL):
+        yield None
+        return
+    yield from _own_database(migrated_db)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(migrated_db):
+    """A PostgreSQL database shared by one module's tests (a search index built once), or None."""
+    if not os.environ.get(TEST_DATABASE_URL):
+        yield None
+        return
+    yield from _own_database(migrated_db)
 
 
 @pytest.fixture
@@ -209,6 +228,8 @@ def app_config(data_dir, database_url):
               "PASSWORD_HASH_ITERATIONS": 1000}
     if database_url:
         config["DATABASE_URL"] = database_url
+    if os.environ.get(TEST_SEARCH_BACKEND):
+        config["SEARCH_BACKEND"] = os.environ[TEST_SEARCH_BACKEND]
     return config
 
 

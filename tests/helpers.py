@@ -57,3 +57,24 @@ def try_write_lock(db) -> bool:
         took = conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({PG_WRITE_LOCK})").scalar()
         conn.rollback()
     return bool(took)
+
+
+BACKEND_NAMES = ("whoosh", "postgres")
+
+
+def make_backend(name: str, index_dir, database_url: str | None, *, time_limit: float = 5.0):
+    """A search back end of its own for a test: Whoosh in ``index_dir``, or PostgreSQL's full text
+    in ``database_url`` (skipped when the suite runs on SQLite). Returns (back end, close)."""
+    import pytest
+    from sqlalchemy import create_engine
+
+    if name == "whoosh":
+        from research_repo.search.whoosh_backend import WhooshBackend
+
+        return WhooshBackend(index_dir, time_limit=time_limit), lambda: None
+    if not database_url:
+        pytest.skip("the postgres back end searches inside PostgreSQL; this run is on SQLite")
+    from research_repo.search.postgres_backend import PostgresBackend
+
+    engine = create_engine(database_url)
+    return PostgresBackend(engine, time_limit=time_limit), engine.dispose

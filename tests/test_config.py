@@ -81,7 +81,9 @@ def test_production_reads_secret_key_written_by_init(clean_env, tmp_path):
         ({"SESSION_HOURS": 0}, "RESEARCH_REPO_SESSION_HOURS must be at least 1"),
         ({"LOGIN_MAX_FAILURES_PER_USER": -1}, "LOGIN_MAX_FAILURES_PER_USER must be a whole number >= 0"),
         ({"THEME_VECTORS": "bert"}, "RESEARCH_REPO_THEME_VECTORS is 'bert'; use lsa or minilm"),
-        ({"SEARCH_BACKEND": "elastic"}, "RESEARCH_REPO_SEARCH_BACKEND is 'elastic'; use one of: whoosh"),
+        ({"SEARCH_BACKEND": "elastic"}, "RESEARCH_REPO_SEARCH_BACKEND is 'elastic'; use one of: postgres, whoosh"),
+        ({"SEARCH_BACKEND": "postgres", "DATABASE_URL": "sqlite:///x.sqlite3"},
+         "SEARCH_BACKEND is postgres, which searches inside the database"),
         ({"JOB_LEASE_SECONDS": 0}, "RESEARCH_REPO_JOB_LEASE_SECONDS must be at least 1"),
     ],
 )

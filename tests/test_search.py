@@ -120,22 +120,21 @@ def test_results_and_facets_come_only_from_readable_studies(app, client, corpus,
         assert mine["total"] == 1 and mine["hits"][0]["study_id"] == other.id
 
 
-def test_deleting_a_source_removes_its_text_from_the_index_files(app, client, corpus):
+def test_deleting_a_source_removes_its_text_from_the_index_files(app, client, corpus, stored_files):
     _study, urls = corpus
     page = client.get(urls["login.txt"] + "/delete").get_data(as_text=True)
     response = client.post(urls["login.txt"] + "/delete", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302
     indexer.drain_all(app)
     assert hits(client, q="spaghetti")["total"] == 0
-    index_dir = search.backend(app).index_dir
-    for path in index_dir.rglob("*"):
-        if path.is_file():
-            assert b"spaghetti" not in path.read_bytes().lower(), path.name
+    # The index's files (Whoosh's directory, or PostgreSQL's tables) and the database's.
+    for path in stored_files(wal=False):
+        assert b"spaghetti" not in path.read_bytes().lower(), path.name
     missing, extra = indexer.consistency(app)
     assert missing == set() and extra == set()
 
 
-def test_a_redaction_reaches_the_index(app, client, corpus):
+def test_a_redaction_reaches_the_index(app, client, corpus, stored_files):
     _study, urls = corpus
     page = client.get(urls["login.txt"]).get_data(as_text=True)
     response = client.post(urls["login.txt"] + "/redact",
@@ -143,11 +142,11 @@ def test_a_redaction_reaches_the_index(app, client, corpus):
     assert response.status_code == 302
     indexer.drain_all(app)
     assert hits(client, q="spaghetti")["total"] == 0
-    for path in search.backend(app).index_dir.rglob("*"):
-        if path.is_file():
-            assert b"spaghetti" not in path.read_bytes().lower(), path.name
+    for path in stored_files(wal=False):
+        assert b"spaghetti" not in path.read_bytes().lower(), path.name
 
 
+@pytest.mark.whoosh_only("damages or races Whoosh's own index files")
 def test_missing_index_is_reported_then_rebuilt(app, client, corpus):
     shutil.rmtree(search.backend(app).index_dir)
     response = client.get("/search", query_string={"q": "annuity"})
@@ -157,6 +156,7 @@ def test_missing_index_is_reported_then_rebuilt(app, client, corpus):
     assert hits(client, q="annuity")["total"] == 3
 
 
+@pytest.mark.whoosh_only("damages or races Whoosh's own index files")
 def test_corrupt_index_is_reported_then_rebuilt(app, client, corpus):
     index_dir = search.backend(app).index_dir
     for toc in index_dir.glob("*.toc"):
@@ -166,6 +166,7 @@ def test_corrupt_index_is_reported_then_rebuilt(app, client, corpus):
     assert hits(client, q="annuity")["total"] == 3
 
 
+@pytest.mark.whoosh_only("damages or races Whoosh's own index files")
 @pytest.mark.parametrize("damage", ["garbled segment", "deleted segment"])
 def test_a_damaged_segment_is_reported_then_rebuilt_with_no_upload_needed(app, client, corpus, damage):
     """A corrupted segment answered 500 to every search for ever (230 of 230), a deleted one
@@ -291,6 +292,7 @@ def test_saved_searches_are_private(app, client, corpus, make_user):
     assert len(client.get("/api/v1/searches").get_json()["searches"]) == 1
 
 
+@pytest.mark.whoosh_only("damages or races Whoosh's own index files")
 def test_a_search_racing_a_commit_opens_the_index_again(app, client, corpus, monkeypatch):
     from research_repo.search import whoosh_backend
 
@@ -334,6 +336,7 @@ with app.app_context():
 """
 
 
+@pytest.mark.whoosh_only("damages or races Whoosh's own index files")
 def test_a_killed_parallel_reindex_leaves_no_process_holding_the_writer_lock(app, corpus, tmp_path):
     """A killed `reindex --procs N` left N analysers running with the writer lock, and the
     index stopped taking changes. Its children now die with it, and the lock goes with them."""

@@ -1,8 +1,8 @@
 """No study leaks through search. The back end itself enforces access: for every filter, a
 reader of study A gets no hit, no facet value and no suggestion from study B, and a reader of
 nothing (or of an empty study) gets nothing at all, in hits, totals, facets, "did you mean",
-"more like this" and theme-run matching. Both through the real Whoosh index and through the
-JSON API after real uploads."""
+"more like this" and theme-run matching. Through each real back end (Whoosh, and PostgreSQL's
+full text when the suite runs on PostgreSQL) and through the JSON API after real uploads."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -12,9 +12,7 @@ import pytest
 from research_repo.models import Role
 from research_repo.search import FACETS, SearchQuery
 from research_repo.search import indexer
-from research_repo.search.whoosh_backend import WhooshBackend
-
-from .helpers import login
+from .helpers import BACKEND_NAMES, login, make_backend
 from .test_search import hits, upload
 
 A, B, EMPTY = 1, 2, 3
@@ -45,12 +43,13 @@ def _docs():
     return docs
 
 
-@pytest.fixture
-def backend(tmp_path):
-    engine = WhooshBackend(tmp_path / "index")
+@pytest.fixture(params=BACKEND_NAMES)
+def backend(request, tmp_path, database_url):
+    engine, close = make_backend(request.param, tmp_path / "index", database_url)
     with engine.writer_lock():
         engine.rebuild([_docs()])
-    return engine
+    yield engine
+    close()
 
 
 def _facet_values(results) -> dict[str, set[str]]:

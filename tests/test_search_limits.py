@@ -14,9 +14,8 @@ import pytest
 from research_repo import search
 from research_repo.models import Role
 from research_repo.search import QueryRejected, SearchQuery
-from research_repo.search.whoosh_backend import WhooshBackend
 
-from .helpers import login
+from .helpers import BACKEND_NAMES, login, make_backend
 
 WORDS = ["annuity", "interim", "payment", "survivor", "retirement", "letter", "phone", "login", "claim", "deferred"]
 
@@ -30,12 +29,13 @@ def _docs(n: int):
                "service": "Retirement Services", "channel": ["phone", "chat", "email"][i % 3]}
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    engine = WhooshBackend(tmp_path_factory.mktemp("limits") / "index")
+@pytest.fixture(scope="module", params=BACKEND_NAMES)
+def backend(request, tmp_path_factory, module_database_url):
+    engine, close = make_backend(request.param, tmp_path_factory.mktemp("limits") / "index", module_database_url)
     with engine.writer_lock():
         engine.rebuild([list(_docs(3000))])
-    return engine
+    yield engine
+    close()
 
 
 @pytest.mark.parametrize("text,says", [
@@ -94,13 +94,17 @@ def test_random_query_strings_never_fail_and_finish_quickly(backend):
     assert slowest < 5.0  # the time limit of a search; far below it in practice
 
 
-def test_a_search_past_its_time_limit_is_stopped_with_a_message(tmp_path):
-    engine = WhooshBackend(Path(tmp_path) / "index", time_limit=0.002)
+@pytest.mark.parametrize("name", BACKEND_NAMES)
+def test_a_search_past_its_time_limit_is_stopped_with_a_message(tmp_path, database_url, name):
+    engine, close = make_backend(name, Path(tmp_path) / "index", database_url)
     with engine.writer_lock():
         engine.rebuild([list(_docs(6000))])
+    close()
+    engine, close = make_backend(name, Path(tmp_path) / "index", database_url, time_limit=0.002)
     with pytest.raises(QueryRejected) as stopped:
         # Every passage, with every facet counted: far more than 2 ms of collecting.
         engine.search(SearchQuery(text="annuity OR interim OR payment"), [1, 2])
+    close()
     assert "limit" in stopped.value.message
 
 

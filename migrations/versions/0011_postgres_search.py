@@ -1,5 +1,5 @@
 """The PostgreSQL full-text search back end's tables (``research_repo.search.postgres_schema``):
-documents with a stored tsvector under a GIN index, their words, and whether the index is
+documents (their text, facets and a stored tsvector under a GIN index), their words, and whether the index is
 built. PostgreSQL only; nothing changes on SQLite.
 
 Revision ID: 0011
@@ -28,7 +28,7 @@ TABLES = [
         tags TEXT[] NOT NULL DEFAULT '{}',
         themes TEXT[] NOT NULL DEFAULT '{}',
         drivers TEXT[] NOT NULL DEFAULT '{}',
-        words TSVECTOR GENERATED ALWAYS AS (to_tsvector('english'::regconfig, body)) STORED
+        words TSVECTOR NOT NULL
     )""",
     "CREATE INDEX ix_search_document_words ON search_document USING gin (words)",
     "CREATE INDEX ix_search_document_study_id ON search_document (study_id)",

@@ -57,10 +57,12 @@ def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: boo
             # An upsert whose passage is gone by now is a delete.
             deletes = [pid for pid, op in last_op.items() if op is OutboxOp.DELETE or pid not in found]
         read = [row_id for row_id, _pid, _op in rows]
-        if any(op is OutboxOp.DELETE for _id, _pid, op in rows):
+        removing = any(op is OutboxOp.DELETE for _id, _pid, op in rows)
+        if removing and not engine.removes_text_on_apply:
             # Text must leave the index files, not only the results. Whoosh's optimize drops
             # deleted documents but keeps their terms in the term dictionary (a redacted name
-            # would stay readable there), so a delete or a redaction rebuilds from the database.
+            # would stay readable there), so on Whoosh a delete or a redaction rebuilds from
+            # the database.
             _rebuild_locked(app, consumed=read)
             return len(rows)
         try:
@@ -69,6 +71,9 @@ def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: boo
             log.error("index write failed (%s); rebuilding from the database", type(exc).__name__)
             _rebuild_locked(app, consumed=read)
             return len(rows)
+        if removing:
+            # PostgreSQL: the removed words leave the index tables' files without a rebuild.
+            engine.purge()
         _consume(db, read)
         return len(rows)
 

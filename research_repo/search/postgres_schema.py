@@ -3,7 +3,8 @@
 and rebuilt from the database at any time, so they sit outside the models' metadata.
 
 - ``search_document``: one row per indexed passage, with its facets and a stored ``tsvector``
-  (English stemming, as the Whoosh analyser) under a GIN index.
+  (English stemming, as the Whoosh analyser) under a GIN index, and its text for highlights
+  (as Whoosh stores it), so a back end needs nothing but the documents it is given.
 - ``search_word``: every word (lexeme) of the documents with how many hold it; what prefixes,
   wildcards, fuzzy words and "did you mean" expand against, kept exact by the one writer, so a
   redacted or deleted word leaves it when its last document does.
@@ -11,7 +12,7 @@ and rebuilt from the database at any time, so they sit outside the models' metad
 """
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Column, Computed, DateTime, Index, Integer, MetaData, Table, Text
+from sqlalchemy import ARRAY, Column, DateTime, Index, Integer, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 metadata = MetaData()
@@ -32,7 +33,7 @@ search_document = Table(
     Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
     Column("themes", ARRAY(Text), nullable=False, server_default="{}"),
     Column("drivers", ARRAY(Text), nullable=False, server_default="{}"),
-    Column("words", TSVECTOR, Computed(f"to_tsvector('{CONFIG}'::regconfig, body)", persisted=True)),
+    Column("words", TSVECTOR, nullable=False),
     Index("ix_search_document_words", "words", postgresql_using="gin"),
     Index("ix_search_document_study_id", "study_id"),
 )

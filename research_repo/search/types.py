@@ -113,6 +113,13 @@ class SearchBackend(abc.ABC):
         Removed text may stay in the engine's files until the next ``rebuild``; the writer
         rebuilds when text must leave them (a delete or a redaction)."""
 
+    # True when ``apply`` plus ``purge`` takes removed text out of the engine's files, so a
+    # delete or a redaction needs no rebuild (PostgreSQL); False: the writer rebuilds (Whoosh).
+    removes_text_on_apply = False
+
+    def purge(self) -> None:
+        """Make text removed by ``apply`` leave the engine's files (when removes_text_on_apply)."""
+
     @abc.abstractmethod
     def rebuild(self, batches: Iterable[list[dict]], *, procs: int = 1) -> int:
         """Build a fresh index from all documents and swap it in; returns how many. ``procs``

@@ -75,13 +75,11 @@ def _walk(q: query.Query) -> Iterator[query.Query]:
         yield from _walk(child)
 
 
-def check_cost(parsed: query.Query, reader) -> query.Query:
-    """Refuse what would make one search stall the server, with a message that says what to
-    change: fuzzy words beyond 2 edits, wildcards without a 2-letter start, ranges open at an
-    end, any word pattern that stands for more than MAX_EXPANDED_TERMS words, and more than
-    MAX_QUERY_CLAUSES clauses. Fuzzy words keep their first letter."""
+def check_shape(parsed: query.Query) -> None:
+    """The checks that need no index, the same on every back end: fuzzy words beyond 2 edits,
+    wildcards without a 2-letter start, ranges open at an end, more than MAX_QUERY_CLAUSES
+    clauses. Fuzzy words keep their first letter."""
     clauses = 0
-    expanded: dict[int, list] = {}
     for node in _walk(parsed):
         if isinstance(node, query.FuzzyTerm):
             if node.maxdist > MAX_FUZZY_EDITS:
@@ -99,16 +97,29 @@ def check_cost(parsed: query.Query, reader) -> query.Query:
         elif isinstance(node, query.RangeMixin):
             if node.start is None or node.end is None:
                 raise QueryRejected("A range needs both ends ([2021 TO 2023]); for dates, use the date filters.")
-        if isinstance(node, query.MultiTerm) and node.field() in reader.schema.names():
-            words = list(islice(node._btexts(reader), MAX_EXPANDED_TERMS + 1))
-            if len(words) > MAX_EXPANDED_TERMS:
-                raise QueryRejected(f"A pattern in this search stands for more than {MAX_EXPANDED_TERMS:,} words; "
-                                    "add letters to it or use a shorter range.")
-            expanded[id(node)] = words
         if node.is_leaf():
             clauses += 1
     if clauses > MAX_QUERY_CLAUSES:
         raise QueryRejected(f"This search has more than {MAX_QUERY_CLAUSES} words and patterns; shorten it.")
+
+
+TOO_MANY_WORDS = (f"A pattern in this search stands for more than {MAX_EXPANDED_TERMS:,} words; "
+                  "add letters to it or use a shorter range.")
+
+
+def check_cost(parsed: query.Query, reader) -> query.Query:
+    """Refuse what would make one search stall the server, with a message that says what to
+    change: ``check_shape``, and any word pattern that stands for more than MAX_EXPANDED_TERMS
+    words."""
+    check_shape(parsed)
+    expanded: dict[int, list] = {}
+    for node in _walk(parsed):
+        if isinstance(node, query.MultiTerm) and node.field() in reader.schema.names():
+            words = list(islice(node._btexts(reader), MAX_EXPANDED_TERMS + 1))
+            if len(words) > MAX_EXPANDED_TERMS:
+                raise QueryRejected(TOO_MANY_WORDS)
+            expanded[id(node)] = words
+
     # Patterns become the words they stand for once, not again for every highlighted hit.
     def expand(node: query.Query) -> query.Query:
         words = expanded.get(id(node))
