@@ -3,6 +3,7 @@ highlights, access, deletes that leave the index files, and a missing or corrupt
 from __future__ import annotations
 
 import io
+import os
 import shutil
 
 import pytest
@@ -438,3 +439,26 @@ def test_bulk_batches_are_sized_by_time_not_rows(app, corpus, db):
     # An idle machine grows it again, to at most 2,000; never below 50.
     assert indexer.next_bulk_batch(62, 62, 0.01) == 1581 and indexer.next_bulk_batch(1581, 1581, 0.01) == 2000
     assert indexer.next_bulk_batch(50, 50, 60.0) == 50
+
+
+def test_two_hosts_on_one_database_see_the_same_results(app, client, corpus, database_url, tmp_path):
+    """Two app processes with data directories of their own (two hosts) on one PostgreSQL
+    database: what one host's index writer drained, the other host finds, with nothing left for
+    its own writer. With Whoosh's per-host index the second host found nothing."""
+    import subprocess
+    import sys
+
+    if not database_url or app.config["SEARCH_BACKEND"] != "postgres":
+        pytest.skip("two hosts share an index only with SEARCH_BACKEND=postgres on PostgreSQL")
+    assert indexer.pending(app) == 0 and hits(client, q="interim annuity")["total"] == 1
+    other_host = tmp_path / "other-host"
+    other_host.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESEARCH_REPO_")}
+    env.update(RESEARCH_REPO_DATA_DIR=str(other_host), RESEARCH_REPO_DATABASE_URL=database_url,
+               RESEARCH_REPO_SEARCH_BACKEND="postgres", RESEARCH_REPO_ENVIRONMENT="test",
+               RESEARCH_REPO_SECRET_KEY=app.config["SECRET_KEY"])
+    found = subprocess.run([sys.executable, "-m", "research_repo.cli", "search", "interim annuity"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith("1 passages.") and "interim annuity payments started late" in found.stdout
+    assert not (other_host / "index").exists()  # no index of its own was needed
