@@ -120,7 +120,12 @@ def main() -> None:
     parser.add_argument("--separate-worker", action="store_true",
                         help="run jobs and the index writer in a `research-repo worker` process "
                              "(EMBEDDED_WORKER=false), as a larger deployment does")
+    parser.add_argument("--kill-worker", type=int, default=0, metavar="N",
+                        help="with --separate-worker: kill -9 the worker N times during the uploads (a new one "
+                             "starts each time), then check that no job was lost or run twice")
     args = parser.parse_args()
+    if args.kill_worker and not args.separate_worker:
+        parser.error("--kill-worker needs --separate-worker")
 
     data_dir = Path(tempfile.mkdtemp(prefix="load-bench-"))
     env = {**os.environ, "RESEARCH_REPO_DATA_DIR": str(data_dir), "RESEARCH_REPO_ENVIRONMENT": "development",
@@ -133,11 +138,17 @@ def main() -> None:
     token = run("users", "token", "bench", "--name", "load bench").strip().splitlines()[-1]
     log_path = data_dir / "server.log"
     worker = None
+
+    def start_worker():
+        with log_path.open("ab") as log_file:
+            return subprocess.Popen([CLI, "worker", "--poll", "0.2"], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=log_file)
+
     if args.separate_worker:
         env["RESEARCH_REPO_EMBEDDED_WORKER"] = "false"
-        with log_path.open("ab") as log_file:
-            worker = subprocess.Popen([CLI, "worker", "--poll", "0.2"], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=log_file)
+        # A killed worker's job is taken back once its lease runs out: short here, to see it.
+        env.setdefault("RESEARCH_REPO_JOB_LEASE_SECONDS", "20")
+        worker = start_worker()
     server = Server(env, log_path, "--threads", "16")
     base = server.base
     try:
@@ -183,8 +194,18 @@ def main() -> None:
         ups = [threading.Thread(target=uploader, args=(i,)) for i in range(args.uploaders)]
         for t in ups:
             t.start()
+        kills = 0
+        while any(t.is_alive() for t in ups):
+            time.sleep(0.5)
+            if kills < args.kill_worker and time.monotonic() - started > 8 * (kills + 1):
+                worker.kill()  # SIGKILL: no chance to finish or record anything
+                worker.wait()
+                worker = start_worker()
+                kills += 1
         for t in ups:
             t.join()
+        if args.kill_worker:
+            print(f"worker killed with SIGKILL {kills} times during the uploads")
         _, imports_page = browsers[0].get(f"/studies/{study_id}/imports/1/status")
         phase = time.monotonic() - started
         stop.set()
@@ -197,6 +218,8 @@ def main() -> None:
         print(f"import status when the uploads were done: {imports_page.strip()}")
         stored = json.loads(imports_page).get("stored", 0)
         print(f"import meanwhile: {stored:,} records stored in {phase:.1f} s ({stored / phase:.0f} records/s)")
+        if args.separate_worker:
+            _check_jobs_and_index(env)
         failures = [s for s in statuses if s >= 500]
         print(f"HTTP statuses >= 500: {len(failures)} of {len(statuses):,} requests "
               f"({', '.join(f'{c}: {failures.count(c)}' for c in sorted(set(failures))) or 'none'}); "
@@ -211,6 +234,39 @@ def main() -> None:
             print(f"server log lines with {what!r}: {log.count(what)}")
         if "Traceback" in log:
             print("server errors:\n" + log[-3000:])
+
+
+def _check_jobs_and_index(env: dict, timeout: float = 600) -> None:
+    """After the load: wait until every job has ended and the outbox is drained, then print jobs
+    by status, any job that ran more than once to completion, and database ids against index ids."""
+    from sqlalchemy import func, select
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from research_repo import create_app
+    from research_repo.extensions import get_db
+    from research_repo.models import Job, JobStatus
+    from research_repo.search import indexer
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("RESEARCH_REPO_")})
+    app = create_app()  # configured as the server is, from the same environment
+    db = get_db(app)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.read_session() as s:
+            open_jobs = s.scalar(select(func.count()).select_from(Job).where(
+                Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])))
+        if not open_jobs and not indexer.pending(app):
+            break
+        time.sleep(1)
+    with app.app_context(), db.read_session() as s:
+        by_status = dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        retried = s.scalar(select(func.count()).select_from(Job).where(Job.attempts > 1))
+        missing, extra = indexer.consistency(app)
+    print(f"jobs: {', '.join(f'{k.value} {v}' for k, v in sorted(by_status.items(), key=lambda kv: kv[0].value))}; "
+          f"taken back after a kill and run again: {retried}; still open: {open_jobs}")
+    print(f"index: passages in the database but not the index {len(missing)}, in the index but not the database "
+          f"{len(extra)}")
+    db.dispose()
 
 
 def _p95(values: list[float]) -> float:

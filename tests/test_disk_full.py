@@ -114,6 +114,7 @@ def test_a_full_disk_refuses_uploads_clearly_loses_nothing_and_recovers(app, cli
     assert client.get("/api/v1/search", query_string={"q": "walrus"}).get_json()["total"] >= 1
 
 
+@pytest.mark.whoosh_only("mounts a file system at the Whoosh index directory")
 def test_an_index_directory_that_is_its_own_mount_point_is_rebuilt(app, client, db, signed_in, make_study, tmp_path):
     """A rebuild renamed the index directory, which fails when it is a mount point (EBUSY):
     such an index could never be rebuilt. It now swaps directories inside it."""

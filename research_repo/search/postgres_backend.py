@@ -241,9 +241,8 @@ class PostgresBackend(SearchBackend):
         if page * q.per_page > MAX_RESULT_DEPTH:
             raise QueryRejected(f"Results are listed up to the first {MAX_RESULT_DEPTH:,}; narrow the search "
                                 "with words or filters, or sort by date.")
-        if not allowed:
-            with self._reading():
-                return self._nothing(q)
+        if not allowed:  # nothing readable: nothing, whatever state the index is in (as on Whoosh)
+            return self._nothing(q)
         with self._reading() as conn:
             where, params, rank = self._where(conn, q, allowed)
             score = f"ts_rank_cd(d.words, {rank})" if rank else "0.0"
