@@ -157,6 +157,20 @@ def test_missing_index_is_reported_then_rebuilt(app, client, corpus):
     assert hits(client, q="annuity")["total"] == 3
 
 
+def test_a_dropped_postgres_index_is_reported_then_rebuilt(app, client, corpus, db):
+    """The PostgreSQL back end's tables emptied and its built mark gone (a restore that left
+    them out): searches say so, and the writer rebuilds from the database."""
+    if app.config["SEARCH_BACKEND"] != "postgres":
+        pytest.skip("the PostgreSQL search back end's own tables")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM search_state")
+        conn.exec_driver_sql("DELETE FROM search_document")
+    response = client.get("/search", query_string={"q": "annuity"})
+    assert response.status_code == 503 and "Search is not available right now" in response.get_data(as_text=True)
+    indexer.drain(app)
+    assert hits(client, q="annuity")["total"] == 3
+
+
 @pytest.mark.whoosh_only("damages or races Whoosh's own index files")
 def test_corrupt_index_is_reported_then_rebuilt(app, client, corpus):
     index_dir = search.backend(app).index_dir
