@@ -163,12 +163,13 @@ def stored_files(data_dir, database_url):
     return files
 
 
-def _own_database(migrated_db):
-    """A PostgreSQL database copied from the migrated template, dropped after (a generator)."""
+def _own_database(template: str | None, prefix: str = "rr_test"):
+    """A PostgreSQL database of its own, copied from ``template`` (the migrated one) or empty,
+    dropped after (a generator yielding its URL)."""
     url, admin = _postgres_admin()
-    name = f"rr_test_{os.getpid()}_{next(_databases)}"
+    name = f"{prefix}_{os.getpid()}_{next(_databases)}"
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {migrated_db}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     yield url.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -201,14 +202,7 @@ def empty_database_url():
     if not os.environ.get(TEST_DATABASE_URL):
         yield None
         return
-    url, admin = _postgres_admin()
-    name = f"rr_empty_{os.getpid()}_{next(_databases)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+    yield from _own_database(None, "rr_empty")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from whoosh.analysis import LowercaseFilter, RegexTokenizer
 from .types import FACETS, MAX_EXPANDED_TERMS, MAX_QUERY_CHARS, QueryRejected
 from .whoosh_query import SEARCHABLE, TOO_MANY_WORDS, check_shape
 
-CONFIG = "english"
+CONFIG = "english"  # the text search configuration: English stop words and Snowball stemming
 
 # Facet name (as typed: speaker:P1) -> column of search_document, and whether it is an array.
 COLUMNS: dict[str, tuple[str, bool]] = {
@@ -81,6 +81,30 @@ class _Part:
     positive: list[str] = field(default_factory=list)  # tsqueries of words looked for (not under NOT)
 
 
+STEM = "SELECT (ts_lexize('english_stem', :w))[1]"  # a word as the index holds it (NULL: a stop word)
+
+
+def like_escape(text: str) -> str:
+    """``text`` taken literally in a LIKE pattern (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def any_of(lexemes) -> str:
+    """A ``to_tsquery('simple', ...)`` input matching any of these index words, each quoted."""
+    return " | ".join("'" + w.replace("'", "''").replace("\\", "\\\\") + "'" for w in lexemes)
+
+
+def near_words(rows, stem: str, maxdist: int, keep: int) -> list[tuple[int, int, str]]:
+    """Index words within ``maxdist`` edits of ``stem`` that share its first ``keep`` letters, as
+    (distance, -documents, word), nearest and then most frequent first. ``rows(sql, params)``
+    runs a query on ``search_word``."""
+    found = rows("SELECT word, documents FROM search_word WHERE word LIKE :start ESCAPE '\\' "
+                 "AND length(word) BETWEEN :lo AND :hi",
+                 {"start": like_escape(stem[:keep]) + "%", "lo": len(stem) - maxdist, "hi": len(stem) + maxdist})
+    near = ((edit_distance(stem, w, maxdist), -n, w) for w, n in found)
+    return sorted(item for item in near if item[0] <= maxdist)
+
+
 def edit_distance(a: str, b: str, limit: int) -> int:
     """Levenshtein distance, stopping early once it is over ``limit``."""
     if abs(len(a) - len(b)) > limit:
@@ -123,8 +147,7 @@ class Compiler:
         """A tsquery of words taken from the index (already stemmed): any of them."""
         if not found:
             return _Part("FALSE")
-        quoted = " | ".join("'" + w.replace("'", "''").replace("\\", "\\\\") + "'" for w in found)
-        return self._ts(f"to_tsquery('simple', {self._bind(quoted)})")
+        return self._ts(f"to_tsquery('simple', {self._bind(any_of(found))})")
 
     def _expand(self, sql: str, **params) -> list[str]:
         rows = self._words(sql + f" LIMIT {MAX_EXPANDED_TERMS + 1}", params)
@@ -135,19 +158,14 @@ class Compiler:
 
     @staticmethod
     def _like(pattern: str) -> str:
-        escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return escaped.replace("*", "%").replace("?", "_")
+        return like_escape(pattern).replace("*", "%").replace("?", "_")
 
     def _text_leaf(self, node: query.Query) -> _Part:
         if isinstance(node, query.Phrase):
             return self._ts(f"phraseto_tsquery('{CONFIG}', {self._bind(' '.join(node.words))})")
         if isinstance(node, query.FuzzyTerm):
-            stem = self._words("SELECT (ts_lexize('english_stem', :w))[1]", {"w": node.text})[0][0] or node.text
-            keep = max(node.prefixlength, 1)
-            candidates = self._words(
-                "SELECT word FROM search_word WHERE word LIKE :start ESCAPE '\\' AND length(word) BETWEEN :lo AND :hi",
-                {"start": self._like(stem[:keep]) + "%", "lo": len(stem) - node.maxdist, "hi": len(stem) + node.maxdist})
-            found = [w for (w,) in candidates if edit_distance(stem, w, node.maxdist) <= node.maxdist]
+            stem = self._words(STEM, {"w": node.text})[0][0] or node.text
+            found = [w for _d, _n, w in near_words(self._words, stem, node.maxdist, max(node.prefixlength, 1))]
             if len(found) > MAX_EXPANDED_TERMS:
                 raise QueryRejected(TOO_MANY_WORDS)
             return self._lexemes(found)
@@ -196,12 +214,11 @@ class Compiler:
     # ---- the tree
 
     def _node(self, node: query.Query) -> _Part:
-        if node is query.NullQuery or isinstance(node, query.NullQuery.__class__):
+        if isinstance(node, type(query.NullQuery)):
             return _Part("FALSE")
         if isinstance(node, query.Every):
             return _Part("TRUE")
-        if isinstance(node, query.ConstantScoreQuery) or isinstance(node, query.WrappingQuery) and not isinstance(
-                node, query.Not):
+        if isinstance(node, query.WrappingQuery):  # a boost or a constant score: only ranks
             return self._node(node.child)
         if isinstance(node, query.Not):
             inner = self._node(node.query)

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from .pg_query import COLUMNS, CONFIG, Compiler, edit_distance, parse
+from .pg_query import COLUMNS, CONFIG, STEM, Compiler, any_of, near_words, parse
 from .types import (FACETS, FUZZY_PREFIX, MAX_RESULT_DEPTH, Facet, FacetValue, Hit, IndexUnavailable, QueryRejected,
                     SearchBackend, SearchQuery, SearchResults)
 
@@ -46,6 +46,7 @@ _DOC_COLUMNS = ("passage_id", "source_id", "position", "study_id", "title", "bod
 _INSERT = text(
     "INSERT INTO search_document (" + ", ".join(_DOC_COLUMNS) + ", words) VALUES ("
     + ", ".join(f":{c}" for c in _DOC_COLUMNS) + f", to_tsvector('{CONFIG}', :body))")
+_BUILT = "SELECT EXISTS (SELECT 1 FROM search_state)"  # a rebuild has made the index
 # The words of some documents, with how many of those documents hold each.
 _WORDS_OF = ("SELECT word, count(*) AS n FROM search_document d, unnest(tsvector_to_array(d.words)) AS word "
              "WHERE d.passage_id = ANY(:ids) GROUP BY word")
@@ -96,7 +97,7 @@ class PostgresBackend(SearchBackend):
     def exists(self) -> bool:
         try:
             with self.engine.connect() as conn:
-                return conn.exec_driver_sql("SELECT count(*) FROM search_state").scalar() > 0
+                return bool(conn.exec_driver_sql(_BUILT).scalar())
         except DBAPIError as exc:
             if _unavailable(exc):
                 return False
@@ -185,7 +186,7 @@ class PostgresBackend(SearchBackend):
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(self.time_limit * 1000)}")
-                if not conn.exec_driver_sql("SELECT count(*) FROM search_state").scalar():
+                if not conn.exec_driver_sql(_BUILT).scalar():
                     raise IndexUnavailable("The search index is missing; it is being built from the database.")
                 yield conn
         except DBAPIError as exc:
@@ -314,18 +315,12 @@ class PostgresBackend(SearchBackend):
         first letter kept; among the nearest, the most frequent), checking at most 200."""
         out, changed = typed, False
         for word in dict.fromkeys(re.findall(r"[^\W\d_]{4,}", typed)):
-            stem = conn.execute(text("SELECT (ts_lexize('english_stem', :w))[1]"), {"w": word.lower()}).scalar()
+            stem = conn.execute(text(STEM), {"w": word.lower()}).scalar()
             if not stem or PostgresBackend._readable(conn, stem, allowed):
                 continue
-            limit = 1 if len(word) < 6 else 2
-            candidates = conn.execute(text(
-                "SELECT word, documents FROM search_word WHERE word LIKE :start ESCAPE '\\' "
-                "AND length(word) BETWEEN :lo AND :hi"),
-                {"start": stem[:FUZZY_PREFIX].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
-                 "lo": len(stem) - limit, "hi": len(stem) + limit}).all()
-            near = sorted((edit_distance(stem, w, limit), -n, w) for w, n in candidates)
-            best = next((w for d, _n, w in near[:200] if d <= limit and PostgresBackend._readable(conn, w, allowed)),
-                        None)
+            near = near_words(lambda sql, p: conn.execute(text(sql), p).all(), stem, 1 if len(word) < 6 else 2,
+                              FUZZY_PREFIX)
+            best = next((w for _d, _n, w in near[:200] if PostgresBackend._readable(conn, w, allowed)), None)
             if best:
                 out, changed = re.sub(rf"\b{re.escape(word)}\b", best, out, count=1), True
         return out if changed else None
@@ -335,7 +330,7 @@ class PostgresBackend(SearchBackend):
         return bool(conn.execute(text(
             "SELECT EXISTS (SELECT 1 FROM search_document WHERE study_id = ANY(:allowed) "
             "AND words @@ to_tsquery('simple', :q))"),
-            {"allowed": allowed, "q": "'" + lexeme.replace("'", "''").replace("\\", "\\\\") + "'"}).scalar())
+            {"allowed": allowed, "q": any_of([lexeme])}).scalar())
 
     def more_like_this(self, passage_id: int, study_ids: Iterable[int], limit: int = 5) -> list[Hit]:
         """Passages that share the rarest words of this one (up to 15, by how few documents hold
@@ -354,7 +349,7 @@ class PostgresBackend(SearchBackend):
                 "ORDER BY w.documents, w.word LIMIT 15"), {"p": passage_id}).scalars().all()
             if not words:
                 return []
-            ts = " | ".join("'" + w.replace("'", "''").replace("\\", "\\\\") + "'" for w in words)
+            ts = any_of(words)
             rank = "to_tsquery('simple', :mlt)"
             rows = conn.execute(text(
                 f"SELECT d.passage_id, d.source_id, d.study_id, d.title, d.speaker, d.happened_at, "

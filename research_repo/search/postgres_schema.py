@@ -16,8 +16,6 @@ from sqlalchemy import ARRAY, Column, DateTime, Index, Integer, MetaData, Table,
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 metadata = MetaData()
-# The text search configuration: English stop words and Snowball stemming.
-CONFIG = "english"
 
 search_document = Table(
     "search_document", metadata,
