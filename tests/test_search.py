@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -203,6 +204,30 @@ def test_a_damaged_segment_is_reported_then_rebuilt_with_no_upload_needed(app, c
     assert indexer.drain(app) > 0  # the writer's next poll rebuilds
     assert hits(client, q="annuity")["total"] == 3
     assert not search.backend(app).damaged_path.exists()
+
+
+@pytest.mark.whoosh_only("races Whoosh's own index files")
+def test_a_damage_mark_made_as_a_rebuild_goes_live_is_kept(tmp_path, monkeypatch):
+    """The crash test once marked the index damaged the instant the first build went live, and
+    the build then erased the mark (it cleared it after the swap): no rebuild followed. A mark
+    made once the new index is live now stays, for the writer's next poll."""
+    from research_repo.search import whoosh_backend
+
+    backend = whoosh_backend.WhooshBackend(tmp_path / "index")
+    real_replace = whoosh_backend.os.replace
+
+    def replace_then_mark(src, dst):
+        real_replace(src, dst)
+        if Path(dst) == backend.index_dir:  # live now: a reader finds it damaged at once
+            backend.mark_damaged("a reader of the new index")
+
+    monkeypatch.setattr(whoosh_backend.os, "replace", replace_then_mark)
+    doc = {"passage_id": 1, "study": 1, "source_id": 1, "position": 0, "title": "Interview 1",
+           "text": "interim annuity pay", "kind": "interview"}
+    with backend.writer_lock():
+        backend.rebuild([[doc]])
+    assert backend.damaged_path.exists()
+    assert not backend.exists()  # so the writer rebuilds it
 
 
 def test_results_say_when_the_index_is_behind(app, client, corpus, db):

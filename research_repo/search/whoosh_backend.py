@@ -219,12 +219,15 @@ class WhooshBackend(SearchBackend):
             shutil.rmtree(new_dir, ignore_errors=True)
             raise
         writer.commit(**({} if procs > 1 else {"optimize": True}))
+        # The damage mark goes before the swap, not after: a reader that marks the new index
+        # damaged the moment it is live must not have its mark erased. A reader of the old
+        # index that marks it in the gap costs one more rebuild, never a lost one.
+        self.damaged_path.unlink(missing_ok=True)
         if self.index_dir.exists():
             os.replace(self.index_dir, old_dir)
         os.replace(new_dir, self.index_dir)
         shutil.rmtree(old_dir, ignore_errors=True)
         self._remove_old_layout()
-        self.damaged_path.unlink(missing_ok=True)
         return count
 
     def _remove_old_layout(self) -> None:
