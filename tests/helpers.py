@@ -2,9 +2,35 @@
 from __future__ import annotations
 
 import re
+import zlib
+from pathlib import Path
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
+
+
+# The four zlib headers (window 32 KB; levels fastest, fast, default, best).
+_ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+
+
+def stored_bytes(path: Path) -> bytes:
+    """A file's bytes, followed by every zlib stream found in it, inflated. Whoosh keeps each
+    passage's stored text deflated (and its term dictionary lower-cased and stemmed), so a
+    search of the raw bytes would miss "Maria Alvarez" in an index file that holds it."""
+    data = Path(path).read_bytes()
+    parts = [data]
+    at = data.find(b"\x78")
+    while at != -1:
+        if data[at:at + 2] in _ZLIB_HEADERS:
+            inflater = zlib.decompressobj()
+            try:
+                inflated = inflater.decompress(data[at:], 64 << 20)
+            except zlib.error:
+                inflated = b""
+            if inflated and inflater.eof:
+                parts.append(inflated)
+        at = data.find(b"\x78", at + 1)
+    return b"\n".join(parts)
 
 
 def csrf_token(html: str) -> str:

@@ -28,7 +28,7 @@ from research_repo.models import (
     Source,
 )
 
-from .helpers import TEST_SECRET, csrf_token
+from .helpers import TEST_SECRET, csrf_token, stored_bytes
 from .ingest_files import PLANTED, TRANSCRIPT, docx_bytes, tickets_csv, zip_bomb_docx
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def planted_bytes() -> list[bytes]:
 def assert_nothing_planted_in(files: list[Path], extra: str = "") -> None:
     assert files, "nothing to search"
     for path in files:
-        content = path.read_bytes()
+        content = stored_bytes(path)
         for value in planted_bytes():
             assert value not in content, f"{value!r} found in {path.name}"
     for value in PLANTED.values():
@@ -274,7 +274,7 @@ def test_planted_identifiers_reach_no_file_log_or_job(app, client, db, study, da
     db.dispose()
     files = stored_files()
     # The search reads where the data really is: the stored passages' own words are found there.
-    assert any(b"mailed it in March" in p.read_bytes() for p in files)
+    assert any(b"mailed it in March" in stored_bytes(p) for p in files)
     assert_nothing_planted_in(files, caplog.text + result.output.replace(str(export), ""))
 
 
@@ -306,7 +306,7 @@ def test_redacting_a_missed_identifier_updates_text_offsets_and_leaves_no_trace(
     # The database files (on PostgreSQL, the server's, after the VACUUM a redaction runs); not
     # PostgreSQL's write-ahead log, which keeps the value stored before the redaction (README).
     for path in stored_files(wal=False):
-        assert b"ookie" not in path.read_bytes(), path.name
+        assert b"ookie" not in stored_bytes(path), path.name
 
 
 def test_redaction_of_text_not_in_the_source_is_a_400(client, study):
@@ -500,7 +500,7 @@ def test_a_hand_redaction_can_cover_every_source_of_the_study(app, client, db, s
     assert client.get("/api/v1/search", query_string={"q": "cookie"}).get_json()["total"] == 0
     db.dispose()
     for path in stored_files(wal=False):
-        assert b"ookie" not in path.read_bytes(), path.name
+        assert b"ookie" not in stored_bytes(path), path.name
 
 
 def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, client, db, study, stored_files):
@@ -526,7 +526,7 @@ def test_a_preview_stores_nothing_and_the_reviewers_decisions_are_applied(app, c
         assert s.scalar(select(func.count()).select_from(IndexOutbox)) == 0
     db.dispose()
     for path in stored_files():
-        assert b"Alvarez" not in path.read_bytes(), path.name
+        assert b"Alvarez" not in stored_bytes(path), path.name
     # What the browser sends back: the hidden fields, every proposal offered, the ticked ones.
     fields = {k: v for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
               if k != "offered"}

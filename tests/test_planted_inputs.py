@@ -16,7 +16,7 @@ from research_repo import jobs
 from research_repo.models import Highlight, Insight, Passage, Role, Source, Study, Tag, Theme, ThemeRun
 from research_repo.search import indexer
 
-from .helpers import csrf_token
+from .helpers import csrf_token, stored_bytes
 from .test_themes import transcript, upload
 
 SURNAME, EMAIL_AT, PHONE_AREA = "Gonzalez", "walker@example.org", "555-01"
@@ -179,7 +179,7 @@ def test_every_input_is_de_identified_or_refused(app, client, world, db, caplog,
     # Nothing planted anywhere the server wrote or sent.
     found = []
     for path in sorted(stored_files()):
-        data = path.read_bytes()
+        data = stored_bytes(path)
         found += [(str(path), n.decode()) for n in NEEDLES if n in data]
     logged = caplog.text.encode()
     found += [("log", n.decode()) for n in NEEDLES if n in logged]

@@ -13,7 +13,7 @@ from research_repo import search
 from research_repo.models import Role
 from research_repo.search import indexer
 
-from .helpers import csrf_token, login
+from .helpers import csrf_token, login, stored_bytes
 
 NOTES = {
     "annuity.txt": ("Moderator: How was the wait?\nP1: The interim annuity payments started late.\n"
@@ -131,9 +131,25 @@ def test_deleting_a_source_removes_its_text_from_the_index_files(app, client, co
     assert hits(client, q="spaghetti")["total"] == 0
     # The index's files (Whoosh's directory, or PostgreSQL's tables) and the database's.
     for path in stored_files(wal=False):
-        assert b"spaghetti" not in path.read_bytes().lower(), path.name
+        assert b"spaghetti" not in stored_bytes(path).lower(), path.name
     missing, extra = indexer.consistency(app)
     assert missing == set() and extra == set()
+
+
+def test_byte_searches_read_whoosh_stored_text(tmp_path):
+    """The positive control for every byte search of an index directory: Whoosh deflates the
+    text it stores and keeps its words lower-cased, so the raw bytes of its files hold no
+    "Blorfington Street"; the inflated ones do, and a search must read those."""
+    from research_repo.search import whoosh_backend
+
+    backend = whoosh_backend.WhooshBackend(tmp_path / "index")
+    text = "She moved to Blorfington Street after the annuity letter finally came in the mail. " * 3
+    with backend.writer_lock():
+        backend.rebuild([[{"passage_id": 1, "study": 1, "source_id": 1, "position": 0,
+                           "title": "Interview 1", "text": text, "kind": "interview"}]])
+    files = [p for p in (tmp_path / "index").rglob("*") if p.is_file()]
+    assert not any(b"Blorfington Street" in p.read_bytes() for p in files)
+    assert any(b"Blorfington Street" in stored_bytes(p) for p in files)
 
 
 def test_a_redaction_reaches_the_index(app, client, corpus, stored_files):
@@ -145,7 +161,7 @@ def test_a_redaction_reaches_the_index(app, client, corpus, stored_files):
     indexer.drain_all(app)
     assert hits(client, q="spaghetti")["total"] == 0
     for path in stored_files(wal=False):
-        assert b"spaghetti" not in path.read_bytes().lower(), path.name
+        assert b"spaghetti" not in stored_bytes(path).lower(), path.name
 
 
 @pytest.mark.whoosh_only("damages or races Whoosh's own index files")

@@ -11,7 +11,7 @@ import sys
 from research_repo.models import Role
 from research_repo.search import indexer
 
-from .helpers import csrf_token
+from .helpers import csrf_token, stored_bytes
 
 
 def test_what_the_commands_write_is_readable_by_its_owner_only(tmp_path):
@@ -46,7 +46,7 @@ def test_a_deleted_sources_text_leaves_the_database_files_and_index(app, client,
     assert client.post(delete_url, data={"csrf_token": csrf_token(page)}).status_code == 302
     indexer.drain_all(app)
     assert client.get("/api/v1/search", query_string={"q": "quetzalcoatlus"}).get_json()["total"] == 0
-    found = [p.name for p in stored_files(wal=False) if b"quetzalcoatlus" in p.read_bytes()]
+    found = [p.name for p in stored_files(wal=False) if b"quetzalcoatlus" in stored_bytes(p)]
     assert not found, found
 
 
