@@ -12,6 +12,8 @@ up to --passages. Measured for both set-ups:
   of 1,000 documents;
 - top-10 latency with highlights (p50, p95) for one term, several terms, phrases, and filters
   with facet counts; a fresh searcher per query, as a web request opens one;
+- a delete of 10 passages with the purge that takes their words out of the files, against a
+  rebuild's time in the same run; and ours' p95 in its bounded segments against one merged one;
 - how soon an upload is searchable: a document stored with its outbox row, the index writer
   thread polling, until a search finds it (p95 over --uploads).
 
@@ -99,23 +101,47 @@ def bench_ours(docs, queries, tmp: Path) -> dict:
 
     backend = WhooshBackend(tmp / "ours")
     out = {}
-    # One process (as the writer thread rebuilds), then as `research-repo reindex` does.
-    for label, procs in (("rebuild 1 proc", 1), ("rebuild", min(os.cpu_count() or 1, 4))):
+    # As `research-repo reindex` does, then with one process as the writer thread rebuilds:
+    # the index searched below has the writer thread's segments (SEGMENT_DOCS each).
+    procs = min(os.cpu_count() or 1, 4)
+    for label, procs_now in (("rebuild", procs), ("rebuild 1 proc", 1)):
         t0 = time.perf_counter()
         with backend.writer_lock():
-            backend.rebuild([docs[i:i + 5000] for i in range(0, len(docs), 5000)], procs=procs)
+            backend.rebuild([docs[i:i + 5000] for i in range(0, len(docs), 5000)], procs=procs_now)
         out[label] = len(docs) / (time.perf_counter() - t0)
     out["procs"] = procs
+    out["segments"] = len(backend._open()._segments())
     studies = [1, 2, 3, 4, 5]
-    for kind, items in queries.items():
-        times = []
-        for text, filters in items:
-            q = SearchQuery(text=text, filters=filters, facets=kind == "filters + facets")
-            t = time.perf_counter()
-            backend.search(q, studies)
-            times.append(time.perf_counter() - t)
-        out[kind] = percentiles(times)
+
+    def run_queries(suffix: str = "") -> None:
+        for kind, items in queries.items():
+            times = []
+            for text, filters in items:
+                q = SearchQuery(text=text, filters=filters, facets=kind == "filters + facets")
+                t = time.perf_counter()
+                backend.search(q, studies)
+                times.append(time.perf_counter() - t)
+            out[kind + suffix] = percentiles(times)
+
+    run_queries()
+    out["delete"] = time_delete(backend, docs)
+    # The same queries on one merged segment: what the bounded segments cost a search.
+    with backend.writer_lock():
+        backend._open().optimize()
+    run_queries(" one segment")
     return out
+
+
+def time_delete(backend, docs) -> float:
+    """Seconds to delete one source's passages (10, spread as a source's are: consecutive ids)
+    so that their words leave the index's files: ``apply`` then ``purge``, as the writer does."""
+    middle = len(docs) // 2
+    ids = [d["passage_id"] for d in docs[middle:middle + 10]]
+    t0 = time.perf_counter()
+    with backend.writer_lock():
+        backend.apply([], ids)
+        backend.purge()
+    return time.perf_counter() - t0
 
 
 def bench_postgres(docs, queries, server_url: str) -> dict:
@@ -154,6 +180,7 @@ def bench_postgres(docs, queries, server_url: str) -> dict:
                 backend.search(q, [1, 2, 3, 4, 5])
                 times.append(time.perf_counter() - t)
             out[kind] = percentiles(times)
+        out["delete"] = time_delete(backend, docs)
         return out
     finally:
         engine.dispose()
@@ -398,11 +425,21 @@ def main() -> None:
                 p50, p95 = plain[kind]
                 print(f"{kind:>16}: ours p50 {o50:6.1f} ms p95 {o95:6.1f} ms | plain p50 {p50:6.1f} ms "
                       f"p95 {p95:6.1f} ms | p95 ratio plain/ours {p95 / o95:.2f}")
+            rebuild_s = len(docs) / ours["rebuild 1 proc"]
+            print(f"delete of 10 passages with purge: ours {ours['delete']:.1f} s against a one-process "
+                  f"rebuild's {rebuild_s:.0f} s ({rebuild_s / ours['delete']:.0f}x faster); "
+                  f"{ours['segments']} segments")
+            for kind in queries:
+                o95, m95 = ours[kind][1], ours[kind + " one segment"][1]
+                print(f"{kind:>16}: ours p95 {o95:6.1f} ms in {ours['segments']} segments, "
+                      f"{m95:6.1f} ms in one ({o95 / m95:.2f}x)")
         if args.postgres:
             pg = bench_postgres(docs, queries, args.postgres)
             anchor = (f" (plain Whoosh {plain['rebuild']:,.0f}, {pg['rebuild'] / plain['rebuild']:.2f}x)"
                       if plain else "")
-            print(f"postgres: load {pg['rebuild']:,.0f} passages/s{anchor}; search_document {pg['size']}")
+            print(f"postgres: load {pg['rebuild']:,.0f} passages/s{anchor}; search_document {pg['size']}; "
+                  f"delete of 10 passages with purge (VACUUM FULL) {pg['delete']:.1f} s, "
+                  f"a rebuild {len(docs) / pg['rebuild']:.0f} s")
             for kind in queries:
                 g50, g95 = pg[kind]
                 line = f"{kind:>16}: postgres p50 {g50:6.1f} ms p95 {g95:6.1f} ms"

@@ -59,10 +59,8 @@ def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: boo
         read = [row_id for row_id, _pid, _op in rows]
         removing = any(op is OutboxOp.DELETE for _id, _pid, op in rows)
         if removing and not engine.removes_text_on_apply:
-            # Text must leave the index files, not only the results. Whoosh's optimize drops
-            # deleted documents but keeps their terms in the term dictionary (a redacted name
-            # would stay readable there), so on Whoosh a delete or a redaction rebuilds from
-            # the database.
+            # Text must leave the index files, not only the results: a back end that cannot
+            # purge removed documents rebuilds from the database.
             _rebuild_locked(app, consumed=read)
             return len(rows)
         try:
@@ -72,7 +70,9 @@ def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: boo
             _rebuild_locked(app, consumed=read)
             return len(rows)
         if removing:
-            # PostgreSQL: the removed words leave the index tables' files without a rebuild.
+            # The removed words leave the index's files (Whoosh: the segments that held them are
+            # rewritten; PostgreSQL: its two tables), before the outbox rows go: a crash here
+            # repeats the batch and the purge.
             engine.purge()
         _consume(db, read)
         return len(rows)

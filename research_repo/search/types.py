@@ -110,11 +110,10 @@ class SearchBackend(abc.ABC):
     @abc.abstractmethod
     def apply(self, upserts: list[dict], deletes: Iterable[int]) -> None:
         """Write documents (replacing any with the same ``passage_id``) and remove passage ids.
-        Removed text may stay in the engine's files until the next ``rebuild``; the writer
-        rebuilds when text must leave them (a delete or a redaction)."""
+        Removed text may stay in the engine's files until ``purge`` (or a ``rebuild``)."""
 
     # True when ``apply`` plus ``purge`` takes removed text out of the engine's files, so a
-    # delete or a redaction needs no rebuild (PostgreSQL); False: the writer rebuilds (Whoosh).
+    # delete or a redaction needs no rebuild (both back ends); False: the writer rebuilds.
     removes_text_on_apply = False
 
     def purge(self) -> None:

@@ -100,6 +100,30 @@ def _quiet_leaks() -> Iterator[dict]:
                 gc.collect()
 
 
+# Documents per segment a rebuild writes (the last one smaller), the most a delete rewrites
+# of a rebuilt index: at 1,000,000 passages 20 segments. See benchmarks/search_bench.py
+# --deletes for what a delete costs and what more segments cost a search.
+SEGMENT_DOCS = 50_000
+
+
+def _rewrite_segments_with_deletions(writer, segments):
+    """A merge policy: copy each segment that has deleted documents into the new segment (its
+    live documents only) and keep the others as they are; then Whoosh's usual merge of small
+    segments (MERGE_SMALL) on those that are left."""
+    from whoosh.reading import SegmentReader
+    from whoosh.writing import MERGE_SMALL
+
+    kept = []
+    for seg in segments:
+        if seg.has_deletions():
+            reader = SegmentReader(writer.storage, writer.schema, seg)
+            writer.add_reader(reader)
+            reader.close()
+        else:
+            kept.append(seg)
+    return MERGE_SMALL(writer, kept)
+
+
 class WhooshBackend(SearchBackend):
     def __init__(self, index_dir: Path, *, time_limit: float = 5.0) -> None:
         # INDEX_DIR holds the live index in a directory of its own, so a rebuild swaps
@@ -174,6 +198,11 @@ class WhooshBackend(SearchBackend):
                 state["failed"] = True
         raise IndexUnavailable(f"The search index cannot be read ({problem}); it is being rebuilt.")
 
+    # A delete or a redaction rewrites the segments that hold the removed documents (``purge``):
+    # Whoosh's merge copies only live documents' postings and stored fields, so the removed
+    # words leave the files with no rebuild from the database.
+    removes_text_on_apply = True
+
     def apply(self, upserts: list[dict], deletes: Iterable[int]) -> None:
         """Call under ``writer_lock``."""
         ix = self._open()
@@ -187,6 +216,15 @@ class WhooshBackend(SearchBackend):
             writer.cancel()
             raise
         writer.commit(merge=True)
+
+    def purge(self) -> None:
+        """Call under ``writer_lock``, after ``apply`` removed documents: every segment with a
+        removed document is copied without them (its live documents only) and its files go.
+        Costs about the size of those segments; the rebuild keeps segments at most
+        ``SEGMENT_DOCS`` documents, so a delete rewrites a bounded part of a large index."""
+        ix = self._open()
+        writer = ix.writer(limitmb=128)
+        writer.commit(mergetype=_rewrite_segments_with_deletions)
 
     def rebuild(self, batches: Iterable[list[dict]], *, procs: int = 1) -> int:
         """Call under ``writer_lock``. Builds ``<index>.new`` and swaps it in.
@@ -205,20 +243,30 @@ class WhooshBackend(SearchBackend):
 
             # A killed reindex must not leave its analysers running, holding the writer lock.
             forked_children_die_with_parent()
-            writer = ix.writer(procs=procs, limitmb=128, multisegment=True)
-        else:
-            writer = ix.writer(limitmb=256)
-        count = 0
+
+        def new_writer():
+            if procs > 1:
+                return ix.writer(procs=procs, limitmb=128, multisegment=True)
+            return ix.writer(limitmb=256)
+
+        # One commit per SEGMENT_DOCS documents, none merged: segments of bounded size, so a
+        # later delete rewrites one of them (``purge``), not the whole index.
+        writer = new_writer()
+        count = in_writer = 0
         try:
             for batch in batches:
                 for doc in batch:
                     writer.add_document(**_whoosh_doc(doc))
                     count += 1
+                    in_writer += 1
+                if in_writer >= SEGMENT_DOCS:
+                    writer.commit(merge=False)
+                    writer, in_writer = new_writer(), 0
         except BaseException:
             writer.cancel()
             shutil.rmtree(new_dir, ignore_errors=True)
             raise
-        writer.commit(**({} if procs > 1 else {"optimize": True}))
+        writer.commit(merge=False)
         # The damage mark goes before the swap, not after: a reader that marks the new index
         # damaged the moment it is live must not have its mark erased. A reader of the old
         # index that marks it in the gap costs one more rebuild, never a lost one.
