@@ -140,7 +140,7 @@ def time_delete(backend, docs) -> float:
     t0 = time.perf_counter()
     with backend.writer_lock():
         backend.apply([], ids)
-        backend.purge()
+        backend.purge(ids)
     return time.perf_counter() - t0
 
 

@@ -158,14 +158,17 @@ def test_a_whoosh_delete_rewrites_only_the_segment_that_held_it(tmp_path, monkey
     def segment_files():
         return {p.name: stored_bytes(p) for p in backend.index_dir.iterdir() if p.suffix == ".seg"}
 
+    with backend.writer_lock():  # a tag added to passage 25: its old version is deleted in its segment
+        backend.apply([{**docs[25], "tag": ["interim pay"]}], [])
     before = segment_files()
-    assert len(before) == 3
+    assert len(before) == 4  # the three, and the new version of 25
     [holder] = [name for name, content in before.items() if b"Blorfington Street" in content]
     with backend.writer_lock():
         backend.apply([], [13])
-        backend.purge()
+        backend.purge([13])
     after = segment_files()
-    assert set(before) - set(after) == {holder}  # the other two are the same files
+    # Only the segment that held 13 was copied; the one with 25's old version waits.
+    assert set(before) - set(after) == {holder}
     assert not any(b"Blorfington" in c or b"blorfington" in c for c in after.values())
     assert backend.passage_ids() == set(range(30)) - {13}
 

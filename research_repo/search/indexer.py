@@ -57,23 +57,19 @@ def drain(app: Flask, *, batch: int = 2000, bulk_batch: int = 500, blocking: boo
             # An upsert whose passage is gone by now is a delete.
             deletes = [pid for pid, op in last_op.items() if op is OutboxOp.DELETE or pid not in found]
         read = [row_id for row_id, _pid, _op in rows]
-        removing = any(op is OutboxOp.DELETE for _id, _pid, op in rows)
-        if removing and not engine.removes_text_on_apply:
-            # Text must leave the index files, not only the results: a back end that cannot
-            # purge removed documents rebuilds from the database.
-            _rebuild_locked(app, consumed=read)
-            return len(rows)
+        # Deleted or redacted (a redaction writes a delete, then an upsert of the new text).
+        removed = sorted({pid for _id, pid, op in rows if op is OutboxOp.DELETE})
         try:
             engine.apply(docs, deletes)
         except Exception as exc:  # noqa: BLE001 - unreadable index: rebuild it from the database
             log.error("index write failed (%s); rebuilding from the database", type(exc).__name__)
             _rebuild_locked(app, consumed=read)
             return len(rows)
-        if removing:
-            # The removed words leave the index's files (Whoosh: the segments that held them are
-            # rewritten; PostgreSQL: its two tables), before the outbox rows go: a crash here
-            # repeats the batch and the purge.
-            engine.purge()
+        if removed:
+            # Their old words leave the index's files, not only the results (Whoosh: the
+            # segments that held them are rewritten; PostgreSQL: its two tables), before the
+            # outbox rows go: a crash here repeats the batch and the purge.
+            engine.purge(removed)
         _consume(db, read)
         return len(rows)
 

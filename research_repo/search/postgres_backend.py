@@ -103,8 +103,6 @@ class PostgresBackend(SearchBackend):
                 return False
             raise
 
-    removes_text_on_apply = True  # the indexer runs ``purge`` after a delete instead of a rebuild
-
     def apply(self, upserts: list[dict], deletes: Iterable[int]) -> None:
         """Call under ``writer_lock``: one transaction, so a search sees all of it or none."""
         rows = [_row(d) for d in upserts]
@@ -127,9 +125,10 @@ class PostgresBackend(SearchBackend):
         conn.execute(text("DELETE FROM search_word WHERE documents <= 0"))
         conn.execute(text("DELETE FROM search_document WHERE passage_id = ANY(:ids)"), {"ids": ids})
 
-    def purge(self) -> None:
+    def purge(self, passage_ids: Iterable[int]) -> None:
         """Rewrite the index tables so removed words leave the database's files (call after a
-        delete or a redaction was applied). Searches wait for the rewrite."""
+        delete or a redaction was applied; which passages does not matter here). Searches
+        wait for the rewrite."""
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM FULL search_document, search_word")
 

@@ -112,12 +112,10 @@ class SearchBackend(abc.ABC):
         """Write documents (replacing any with the same ``passage_id``) and remove passage ids.
         Removed text may stay in the engine's files until ``purge`` (or a ``rebuild``)."""
 
-    # True when ``apply`` plus ``purge`` takes removed text out of the engine's files, so a
-    # delete or a redaction needs no rebuild (both back ends); False: the writer rebuilds.
-    removes_text_on_apply = False
-
-    def purge(self) -> None:
-        """Make text removed by ``apply`` leave the engine's files (when removes_text_on_apply)."""
+    @abc.abstractmethod
+    def purge(self, passage_ids: Iterable[int]) -> None:
+        """After ``apply`` removed or replaced these passages (a delete, a redaction), make
+        their old text leave the engine's files, without a rebuild."""
 
     @abc.abstractmethod
     def rebuild(self, batches: Iterable[list[dict]], *, procs: int = 1) -> int:

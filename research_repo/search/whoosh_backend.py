@@ -106,22 +106,25 @@ def _quiet_leaks() -> Iterator[dict]:
 SEGMENT_DOCS = 50_000
 
 
-def _rewrite_segments_with_deletions(writer, segments):
-    """A merge policy: copy each segment that has deleted documents into the new segment (its
-    live documents only) and keep the others as they are; then Whoosh's usual merge of small
-    segments (MERGE_SMALL) on those that are left."""
+def _rewriting(segment_ids: set[str]):
+    """A merge policy: copy the segments named (their live documents only) into the new
+    segment and keep the others as they are; then Whoosh's usual merge of small segments
+    (MERGE_SMALL) on those that are left."""
     from whoosh.reading import SegmentReader
     from whoosh.writing import MERGE_SMALL
 
-    kept = []
-    for seg in segments:
-        if seg.has_deletions():
-            reader = SegmentReader(writer.storage, writer.schema, seg)
-            writer.add_reader(reader)
-            reader.close()
-        else:
-            kept.append(seg)
-    return MERGE_SMALL(writer, kept)
+    def policy(writer, segments):
+        kept = []
+        for seg in segments:
+            if seg.segid in segment_ids:
+                reader = SegmentReader(writer.storage, writer.schema, seg)
+                writer.add_reader(reader)
+                reader.close()
+            else:
+                kept.append(seg)
+        return MERGE_SMALL(writer, kept)
+
+    return policy
 
 
 class WhooshBackend(SearchBackend):
@@ -198,11 +201,9 @@ class WhooshBackend(SearchBackend):
                 state["failed"] = True
         raise IndexUnavailable(f"The search index cannot be read ({problem}); it is being rebuilt.")
 
-    # A delete or a redaction rewrites the segments that hold the removed documents (``purge``):
+    # A delete or a redaction rewrites the segments that held the removed documents (``purge``):
     # Whoosh's merge copies only live documents' postings and stored fields, so the removed
     # words leave the files with no rebuild from the database.
-    removes_text_on_apply = True
-
     def apply(self, upserts: list[dict], deletes: Iterable[int]) -> None:
         """Call under ``writer_lock``."""
         ix = self._open()
@@ -217,14 +218,33 @@ class WhooshBackend(SearchBackend):
             raise
         writer.commit(merge=True)
 
-    def purge(self) -> None:
-        """Call under ``writer_lock``, after ``apply`` removed documents: every segment with a
-        removed document is copied without them (its live documents only) and its files go.
-        Costs about the size of those segments; the rebuild keeps segments at most
-        ``SEGMENT_DOCS`` documents, so a delete rewrites a bounded part of a large index."""
+    def purge(self, passage_ids: Iterable[int]) -> None:
+        """Call under ``writer_lock``, after ``apply`` removed or replaced these passages: each
+        segment still holding one of their old documents (deleted, not yet gone from its files)
+        is copied without its deleted documents, and its files go. Costs about the size of
+        those segments; a rebuild keeps segments to ``SEGMENT_DOCS`` documents, so a delete
+        rewrites a bounded part of a large index. Segments whose deletions are only replaced
+        versions of other passages (a tag changed) are left for Whoosh's usual merges."""
+        wanted = {str(int(i)) for i in passage_ids}
+        if not wanted:
+            return
+        from whoosh.reading import SegmentReader
+
         ix = self._open()
-        writer = ix.writer(limitmb=128)
-        writer.commit(mergetype=_rewrite_segments_with_deletions)
+        holding: set[str] = set()
+        for seg in ix._segments():
+            if not seg.has_deletions():
+                continue
+            reader = SegmentReader(ix.storage, ix.schema, seg)
+            try:
+                # A deleted document's stored fields stay readable until its segment is copied.
+                if any(reader.stored_fields(doc).get("passage_id") in wanted for doc in seg.deleted_docs()):
+                    holding.add(seg.segid)
+            finally:
+                reader.close()
+        if holding:
+            writer = ix.writer(limitmb=128)
+            writer.commit(mergetype=_rewriting(holding))
 
     def rebuild(self, batches: Iterable[list[dict]], *, procs: int = 1) -> int:
         """Call under ``writer_lock``. Builds ``<index>.new`` and swaps it in.
